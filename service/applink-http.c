@@ -1,2 +1,373 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-typedef int applink_placeholder_t;
+#include "config.h"
+
+#include "applink-http.h"
+
+#include "applink-error.h"
+
+struct _ApplinkHttp {
+	GObject parent_instance;
+	SoupSession *session;
+	GMainContext *context;
+	GTlsDatabase *extra_ca; /* the site's --ca-file, trusted beside the system store */
+	guint connections_opened; /* atomic */
+};
+
+G_DEFINE_TYPE(ApplinkHttp, applink_http, G_TYPE_OBJECT)
+
+/* One request handed from a worker thread to the main context and back. */
+typedef struct {
+	ApplinkHttp *http;
+	SoupMessage *msg;
+	GCancellable *cancellable;
+	GMutex mutex;
+	GCond cond;
+	gboolean done;
+	GBytes *body;
+	GError *error;
+} ApplinkHttpRequest;
+
+static void
+applink_http_finalize(GObject *object)
+{
+	ApplinkHttp *self = APPLINK_HTTP(object);
+
+	g_clear_object(&self->session);
+	g_clear_object(&self->extra_ca);
+	g_main_context_unref(self->context);
+	G_OBJECT_CLASS(applink_http_parent_class)->finalize(object);
+}
+
+static void
+applink_http_class_init(ApplinkHttpClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = applink_http_finalize;
+}
+
+static void
+applink_http_init(ApplinkHttp *self)
+{
+	self->context = g_main_context_ref_thread_default();
+}
+
+static gboolean
+applink_http_load_ca_file(ApplinkHttp *self, const gchar *ca_file, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+
+	self->extra_ca = g_tls_file_database_new(ca_file, &error_local);
+	if (self->extra_ca == NULL) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_INVALID_ARGUMENT,
+			    "cannot read the CA file %s: %s; give a readable PEM bundle",
+			    ca_file,
+			    error_local->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+/*
+ * Accepts a certificate that the system store rejected only for its unknown issuer when the
+ * site's own CA bundle verifies the whole chain for the host, so --ca-file adds trust
+ * instead of replacing the system's.
+ */
+static gboolean
+applink_http_accept_certificate_cb(SoupMessage *msg,
+				   GTlsCertificate *certificate,
+				   GTlsCertificateFlags errors,
+				   gpointer user_data)
+{
+	ApplinkHttp *self = user_data;
+	g_autoptr(GSocketConnectable) identity = NULL;
+	GTlsCertificateFlags flags;
+
+	if (self->extra_ca == NULL || errors != G_TLS_CERTIFICATE_UNKNOWN_CA)
+		return FALSE;
+	identity = g_network_address_new(g_uri_get_host(soup_message_get_uri(msg)), 0);
+	flags = g_tls_database_verify_chain(self->extra_ca,
+					    certificate,
+					    G_TLS_DATABASE_PURPOSE_AUTHENTICATE_SERVER,
+					    identity,
+					    NULL,
+					    G_TLS_DATABASE_VERIFY_NONE,
+					    NULL,
+					    NULL);
+	return flags == 0;
+}
+
+ApplinkHttp *
+applink_http_new(guint timeout_seconds, const gchar *ca_file, GError **error)
+{
+	g_autoptr(ApplinkHttp) self = g_object_new(APPLINK_TYPE_HTTP, NULL);
+	g_autofree gchar *user_agent = g_strdup_printf("applink/%s", APPLINK_VERSION);
+
+	self->session = soup_session_new_with_options("user-agent",
+						      user_agent,
+						      "timeout",
+						      timeout_seconds,
+						      "idle-timeout",
+						      60,
+						      "max-conns-per-host",
+						      4,
+						      NULL);
+	soup_session_set_proxy_resolver(self->session, g_proxy_resolver_get_default());
+	if (ca_file != NULL && ca_file[0] != '\0' &&
+	    !applink_http_load_ca_file(self, ca_file, error))
+		return NULL;
+	return g_steal_pointer(&self);
+}
+
+guint
+applink_http_get_connections_opened(ApplinkHttp *self)
+{
+	g_return_val_if_fail(APPLINK_IS_HTTP(self), 0);
+	return (guint)g_atomic_int_get(&self->connections_opened);
+}
+
+static const gchar *
+applink_http_describe_tls_flags(GTlsCertificateFlags flags)
+{
+	if (flags & G_TLS_CERTIFICATE_UNKNOWN_CA)
+		return "it is signed by an unknown certificate authority (trust the CA with "
+		       "--ca-file, or install it in the system store)";
+	if (flags & G_TLS_CERTIFICATE_BAD_IDENTITY)
+		return "it was issued for another host name (use the host name the certificate "
+		       "names)";
+	if (flags & G_TLS_CERTIFICATE_EXPIRED)
+		return "it has expired (renew the server's certificate)";
+	if (flags & G_TLS_CERTIFICATE_NOT_ACTIVATED)
+		return "it is not valid yet (check the clocks and the certificate dates)";
+	if (flags & G_TLS_CERTIFICATE_REVOKED)
+		return "it has been revoked";
+	if (flags & G_TLS_CERTIFICATE_INSECURE)
+		return "it uses an insecure algorithm";
+	return "it could not be verified";
+}
+
+/* Turns a libsoup or GIO transport error into an APPLINK_ERROR that names the host. */
+static GError *
+applink_http_convert_error(SoupMessage *msg, const GError *error)
+{
+	GUri *uri = soup_message_get_uri(msg);
+	const gchar *host = g_uri_get_host(uri);
+	gint port = g_uri_get_port(uri);
+	g_autofree gchar *where = port > 0 ? g_strdup_printf("%s:%d", host, port) : g_strdup(host);
+	GTlsCertificateFlags tls_flags = soup_message_get_tls_peer_certificate_errors(msg);
+
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+		return g_error_new(APPLINK_ERROR,
+				   APPLINK_ERROR_CANCELLED,
+				   "the request to %s was cancelled",
+				   where);
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
+		return g_error_new(APPLINK_ERROR,
+				   APPLINK_ERROR_TIMEOUT,
+				   "%s did not answer in time; check that the server is up, or raise "
+				   "applinkd's --timeout",
+				   where);
+	if (error->domain == G_TLS_ERROR || tls_flags != 0)
+		return g_error_new(APPLINK_ERROR,
+				   APPLINK_ERROR_TLS,
+				   "the TLS certificate of %s was rejected: %s",
+				   where,
+				   tls_flags != 0 ? applink_http_describe_tls_flags(tls_flags)
+						  : error->message);
+	if (error->domain == G_RESOLVER_ERROR)
+		return g_error_new(APPLINK_ERROR,
+				   APPLINK_ERROR_UNREACHABLE,
+				   "the host name %s could not be resolved (%s); check the URL and "
+				   "the network",
+				   host,
+				   error->message);
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED))
+		return g_error_new(APPLINK_ERROR,
+				   APPLINK_ERROR_UNREACHABLE,
+				   "the connection to %s was refused; check the URL and that the "
+				   "server is running",
+				   where);
+	if (error->domain == G_IO_ERROR && error->code == G_IO_ERROR_MESSAGE_TOO_LARGE)
+		return g_error_new(APPLINK_ERROR,
+				   APPLINK_ERROR_JIRA,
+				   "the reply from %s is larger than %d MiB and was not read",
+				   where,
+				   APPLINK_HTTP_MAX_BODY / (1024 * 1024));
+	return g_error_new(APPLINK_ERROR,
+			   APPLINK_ERROR_UNREACHABLE,
+			   "the request to %s failed: %s",
+			   where,
+			   error->message);
+}
+
+static void
+applink_http_request_finish(ApplinkHttpRequest *request, GBytes *body, GError *error)
+{
+	g_mutex_lock(&request->mutex);
+	request->body = body;
+	request->error = error;
+	request->done = TRUE;
+	g_cond_signal(&request->cond);
+	g_mutex_unlock(&request->mutex);
+}
+
+/* Reads at most APPLINK_HTTP_MAX_BODY bytes of @stream into one GBytes, on the main context. */
+typedef struct {
+	ApplinkHttpRequest *request;
+	GInputStream *stream;
+	GByteArray *buffer;
+} ApplinkHttpReader;
+
+static void applink_http_reader_next(ApplinkHttpReader *reader);
+
+static void
+applink_http_reader_done(ApplinkHttpReader *reader, GError *error)
+{
+	ApplinkHttpRequest *request = reader->request;
+	GBytes *body = NULL;
+
+	if (error == NULL)
+		body = g_byte_array_free_to_bytes(g_steal_pointer(&reader->buffer));
+	else
+		g_byte_array_unref(g_steal_pointer(&reader->buffer));
+	g_input_stream_close_async(reader->stream, G_PRIORITY_DEFAULT, NULL, NULL, NULL);
+	g_object_unref(reader->stream);
+	g_free(reader);
+	applink_http_request_finish(request, body, error);
+}
+
+static void
+applink_http_reader_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	ApplinkHttpReader *reader = user_data;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) chunk = NULL;
+
+	chunk = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), result, &error);
+	if (chunk == NULL) {
+		applink_http_reader_done(
+		    reader,
+		    applink_http_convert_error(reader->request->msg, error));
+		return;
+	}
+	if (g_bytes_get_size(chunk) == 0) {
+		applink_http_reader_done(reader, NULL);
+		return;
+	}
+	if (reader->buffer->len + g_bytes_get_size(chunk) > APPLINK_HTTP_MAX_BODY) {
+		g_autoptr(GError) too_large = g_error_new_literal(G_IO_ERROR,
+								  G_IO_ERROR_MESSAGE_TOO_LARGE,
+								  "reply too large");
+		applink_http_reader_done(
+		    reader,
+		    applink_http_convert_error(reader->request->msg, too_large));
+		return;
+	}
+	g_byte_array_append(reader->buffer,
+			    g_bytes_get_data(chunk, NULL),
+			    (guint)g_bytes_get_size(chunk));
+	applink_http_reader_next(reader);
+}
+
+static void
+applink_http_reader_next(ApplinkHttpReader *reader)
+{
+	g_input_stream_read_bytes_async(reader->stream,
+					64 * 1024,
+					G_PRIORITY_DEFAULT,
+					reader->request->cancellable,
+					applink_http_reader_cb,
+					reader);
+}
+
+static void
+applink_http_send_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	ApplinkHttpRequest *request = user_data;
+	g_autoptr(GError) error = NULL;
+	GInputStream *stream;
+	ApplinkHttpReader *reader;
+
+	stream = soup_session_send_finish(SOUP_SESSION(source), result, &error);
+	if (stream == NULL) {
+		applink_http_request_finish(request,
+					    NULL,
+					    applink_http_convert_error(request->msg, error));
+		return;
+	}
+	reader = g_new0(ApplinkHttpReader, 1);
+	reader->request = request;
+	reader->stream = stream;
+	reader->buffer = g_byte_array_new();
+	applink_http_reader_next(reader);
+}
+
+static gboolean
+applink_http_start_cb(gpointer user_data)
+{
+	ApplinkHttpRequest *request = user_data;
+
+	soup_session_send_async(request->http->session,
+				request->msg,
+				G_PRIORITY_DEFAULT,
+				request->cancellable,
+				applink_http_send_cb,
+				request);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+applink_http_network_event_cb(SoupMessage *msg,
+			      GSocketClientEvent event,
+			      GIOStream *connection,
+			      gpointer user_data)
+{
+	ApplinkHttp *self = user_data;
+
+	(void)msg;
+	(void)connection;
+	if (event == G_SOCKET_CLIENT_CONNECTED)
+		g_atomic_int_inc(&self->connections_opened);
+}
+
+GBytes *
+applink_http_send(ApplinkHttp *self, SoupMessage *msg, GCancellable *cancellable, GError **error)
+{
+	ApplinkHttpRequest request = {0};
+	gulong handler;
+	gulong tls_handler;
+
+	g_return_val_if_fail(APPLINK_IS_HTTP(self), NULL);
+	g_return_val_if_fail(!g_main_context_is_owner(self->context), NULL);
+
+	request.http = self;
+	request.msg = msg;
+	request.cancellable = cancellable;
+	g_mutex_init(&request.mutex);
+	g_cond_init(&request.cond);
+	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+	handler = g_signal_connect(msg,
+				   "network-event",
+				   G_CALLBACK(applink_http_network_event_cb),
+				   self);
+	tls_handler = g_signal_connect(msg,
+				       "accept-certificate",
+				       G_CALLBACK(applink_http_accept_certificate_cb),
+				       self);
+
+	g_main_context_invoke(self->context, applink_http_start_cb, &request);
+	g_mutex_lock(&request.mutex);
+	while (!request.done)
+		g_cond_wait(&request.cond, &request.mutex);
+	g_mutex_unlock(&request.mutex);
+
+	g_signal_handler_disconnect(msg, handler);
+	g_signal_handler_disconnect(msg, tls_handler);
+	g_mutex_clear(&request.mutex);
+	g_cond_clear(&request.cond);
+	if (request.error != NULL) {
+		g_propagate_error(error, request.error);
+		return NULL;
+	}
+	return request.body;
+}
