@@ -1,2 +1,850 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-typedef int applink_placeholder_t;
+#include "config.h"
+
+#include "applink-daemon-private.h"
+
+#include <string.h>
+
+#include "applink-keyring.h"
+#include "applink-settings.h"
+#include "applink-url.h"
+
+/* Upper bound of worker threads; further calls wait in the queue. */
+#define APPLINK_MAX_WORKERS 64
+
+struct _ApplinkDaemon {
+	GObject parent_instance;
+	GMainLoop *loop;
+	GMainContext *context;
+	ApplinkDBusManager *skeleton;
+	GThreadPool *pool;
+	guint http_timeout;
+	guint idle_timeout;
+	guint idle_source;
+	gint calls_in_flight; /* atomic */
+
+	GMutex lock; /* guards the tables below */
+	GHashTable *sites;           /* id -> ApplinkSite */
+	GHashTable *salesforce_http; /* login URL -> ApplinkHttp */
+	GHashTable *link_locks;      /* "site link" -> GMutex */
+};
+
+G_DEFINE_TYPE(ApplinkDaemon, applink_daemon, G_TYPE_OBJECT)
+
+ApplinkSite *
+applink_site_ref(ApplinkSite *site)
+{
+	g_atomic_int_inc(&site->ref_count);
+	return site;
+}
+
+void
+applink_site_unref(ApplinkSite *site)
+{
+	if (site == NULL || !g_atomic_int_dec_and_test(&site->ref_count))
+		return;
+	g_free(site->id);
+	g_free(site->url);
+	g_free(site->auth);
+	g_free(site->username);
+	g_free(site->jira_version);
+	g_free(site->ca_file);
+	g_free(site->link_type);
+	g_clear_object(&site->http);
+	applink_secret_free(site->authorization);
+	g_mutex_clear(&site->lock);
+	g_mutex_clear(&site->create_lock);
+	g_free(site);
+}
+
+static void
+applink_link_lock_free(gpointer data)
+{
+	GMutex *mutex = data;
+
+	g_mutex_clear(mutex);
+	g_free(mutex);
+}
+
+static void
+applink_daemon_finalize(GObject *object)
+{
+	ApplinkDaemon *self = APPLINK_DAEMON(object);
+
+	if (self->pool != NULL)
+		g_thread_pool_free(self->pool, FALSE, TRUE);
+	if (self->idle_source != 0)
+		g_source_remove(self->idle_source);
+	g_clear_object(&self->skeleton);
+	g_hash_table_unref(self->sites);
+	g_hash_table_unref(self->salesforce_http);
+	g_hash_table_unref(self->link_locks);
+	g_mutex_clear(&self->lock);
+	g_main_loop_unref(self->loop);
+	g_main_context_unref(self->context);
+	G_OBJECT_CLASS(applink_daemon_parent_class)->finalize(object);
+}
+
+static void
+applink_daemon_class_init(ApplinkDaemonClass *klass)
+{
+	G_OBJECT_CLASS(klass)->finalize = applink_daemon_finalize;
+}
+
+static void
+applink_daemon_init(ApplinkDaemon *self)
+{
+	g_mutex_init(&self->lock);
+	self->sites = g_hash_table_new_full(g_str_hash,
+					    g_str_equal,
+					    g_free,
+					    (GDestroyNotify)applink_site_unref);
+	self->salesforce_http = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->link_locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_link_lock_free);
+	self->context = g_main_context_ref_thread_default();
+}
+
+/* Idle exit. */
+
+static gboolean
+applink_daemon_idle_cb(gpointer user_data)
+{
+	ApplinkDaemon *self = user_data;
+
+	self->idle_source = 0;
+	if (g_atomic_int_get(&self->calls_in_flight) > 0)
+		return G_SOURCE_REMOVE;
+	g_message("no call for %u s, exiting", self->idle_timeout);
+	g_main_loop_quit(self->loop);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+applink_daemon_schedule_idle_exit(ApplinkDaemon *self)
+{
+	if (self->idle_timeout == 0)
+		return;
+	if (self->idle_source != 0)
+		g_source_remove(self->idle_source);
+	self->idle_source = g_timeout_add_seconds(self->idle_timeout, applink_daemon_idle_cb, self);
+}
+
+static gboolean
+applink_daemon_call_finished_cb(gpointer user_data)
+{
+	ApplinkDaemon *self = user_data;
+
+	if (g_atomic_int_get(&self->calls_in_flight) == 0)
+		applink_daemon_schedule_idle_exit(self);
+	g_object_unref(self);
+	return G_SOURCE_REMOVE;
+}
+
+/* Calls. */
+
+static void
+applink_call_free(ApplinkCall *call)
+{
+	g_object_unref(call->invocation);
+	g_variant_unref(call->parameters);
+	g_object_unref(call->cancellable);
+	g_free(call);
+}
+
+/* Makes sure every error that crosses the bus is an org.applink.Error. */
+void
+applink_daemon_normalize_error(GError **error)
+{
+	GError *original = *error;
+
+	if (original->domain == APPLINK_ERROR)
+		return;
+	*error = g_error_new(APPLINK_ERROR,
+			     g_error_matches(original, G_IO_ERROR, G_IO_ERROR_CANCELLED)
+				 ? APPLINK_ERROR_CANCELLED
+				 : APPLINK_ERROR_INVALID_ARGUMENT,
+			     "%s",
+			     original->message);
+	g_error_free(original);
+}
+
+typedef struct {
+	ApplinkCallFunc func;
+	ApplinkCall *call;
+} ApplinkJob;
+
+static void
+applink_daemon_run_job(gpointer data, gpointer user_data)
+{
+	ApplinkJob *job = data;
+	ApplinkCall *call = job->call;
+	ApplinkDaemon *self = user_data;
+	const gchar *method = g_dbus_method_invocation_get_method_name(call->invocation);
+	g_autoptr(GError) error = NULL;
+	GVariant *result;
+
+	result = job->func(call, &error);
+	if (result != NULL) {
+		g_debug("%s done", method);
+		g_dbus_method_invocation_return_value(call->invocation, result);
+	} else {
+		if (error == NULL)
+			error = g_error_new(APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s failed", method);
+		applink_daemon_normalize_error(&error);
+		g_message("%s failed: %s: %s",
+			  method,
+			  applink_error_to_name(error->code),
+			  error->message);
+		g_dbus_method_invocation_return_gerror(call->invocation, error);
+	}
+	applink_call_free(call);
+	g_free(job);
+	g_atomic_int_dec_and_test(&self->calls_in_flight);
+	g_main_context_invoke(self->context, applink_daemon_call_finished_cb, g_object_ref(self));
+}
+
+static gboolean
+applink_daemon_queue(ApplinkDaemon *self, GDBusMethodInvocation *invocation, ApplinkCallFunc func)
+{
+	ApplinkJob *job = g_new0(ApplinkJob, 1);
+
+	job->func = func;
+	job->call = g_new0(ApplinkCall, 1);
+	job->call->daemon = self;
+	job->call->invocation = g_object_ref(invocation);
+	job->call->parameters = g_variant_ref(g_dbus_method_invocation_get_parameters(invocation));
+	job->call->cancellable = g_cancellable_new();
+	g_atomic_int_inc(&self->calls_in_flight);
+	if (self->idle_source != 0) {
+		g_source_remove(self->idle_source);
+		self->idle_source = 0;
+	}
+	g_debug("%s from %s",
+		g_dbus_method_invocation_get_method_name(invocation),
+		g_dbus_method_invocation_get_sender(invocation));
+	g_thread_pool_push(self->pool, job, NULL);
+	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* D-Bus handlers: each hands its call to a worker. */
+
+static gboolean
+handle_add_site(ApplinkDBusManager *object,
+		GDBusMethodInvocation *invocation,
+		const gchar *url,
+		GVariant *credentials,
+		GVariant *options,
+		gpointer user_data)
+{
+	(void)object, (void)url, (void)credentials, (void)options;
+	return applink_daemon_queue(user_data, invocation, applink_sites_add);
+}
+
+static gboolean
+handle_remove_site(ApplinkDBusManager *object,
+		   GDBusMethodInvocation *invocation,
+		   const gchar *site,
+		   gpointer user_data)
+{
+	(void)object, (void)site;
+	return applink_daemon_queue(user_data, invocation, applink_sites_remove);
+}
+
+static gboolean
+handle_list_sites(ApplinkDBusManager *object, GDBusMethodInvocation *invocation, gpointer user_data)
+{
+	(void)object;
+	return applink_daemon_queue(user_data, invocation, applink_sites_list);
+}
+
+static gboolean
+handle_probe_url(ApplinkDBusManager *object,
+		 GDBusMethodInvocation *invocation,
+		 const gchar *url,
+		 GVariant *options,
+		 gpointer user_data)
+{
+	(void)object, (void)url, (void)options;
+	return applink_daemon_queue(user_data, invocation, applink_links_probe_url);
+}
+
+static gboolean
+handle_create_link(ApplinkDBusManager *object,
+		   GDBusMethodInvocation *invocation,
+		   const gchar *site,
+		   const gchar *url,
+		   const gchar *name,
+		   GVariant *options,
+		   gpointer user_data)
+{
+	(void)object, (void)site, (void)url, (void)name, (void)options;
+	return applink_daemon_queue(user_data, invocation, applink_links_create);
+}
+
+static gboolean
+handle_list_links(ApplinkDBusManager *object,
+		  GDBusMethodInvocation *invocation,
+		  const gchar *site,
+		  gpointer user_data)
+{
+	(void)object, (void)site;
+	return applink_daemon_queue(user_data, invocation, applink_links_list);
+}
+
+/* GetLink, DeleteLink and the outgoing-authentication getters share one signature. */
+static gboolean
+handle_link_call(ApplinkDBusManager *object,
+		 GDBusMethodInvocation *invocation,
+		 const gchar *site,
+		 const gchar *link,
+		 gpointer user_data)
+{
+	const gchar *method = g_dbus_method_invocation_get_method_name(invocation);
+	ApplinkCallFunc func = applink_links_get;
+
+	(void)object, (void)site, (void)link;
+	if (g_strcmp0(method, "DeleteLink") == 0)
+		func = applink_links_delete;
+	else if (g_strcmp0(method, "GetOutgoingAuth") == 0)
+		func = applink_outgoing_auth_get;
+	else if (g_strcmp0(method, "TestOutgoingAuth") == 0)
+		func = applink_outgoing_auth_test;
+	else if (g_strcmp0(method, "ClearOutgoingAuth") == 0)
+		func = applink_outgoing_auth_clear;
+	return applink_daemon_queue(user_data, invocation, func);
+}
+
+static gboolean
+handle_update_link(ApplinkDBusManager *object,
+		   GDBusMethodInvocation *invocation,
+		   const gchar *site,
+		   const gchar *link,
+		   GVariant *changes,
+		   gpointer user_data)
+{
+	(void)object, (void)site, (void)link, (void)changes;
+	return applink_daemon_queue(user_data, invocation, applink_links_update);
+}
+
+static gboolean
+handle_set_outgoing_auth(ApplinkDBusManager *object,
+			 GDBusMethodInvocation *invocation,
+			 const gchar *site,
+			 const gchar *link,
+			 GVariant *credentials,
+			 GVariant *options,
+			 gpointer user_data)
+{
+	(void)object, (void)site, (void)link, (void)credentials, (void)options;
+	return applink_daemon_queue(user_data, invocation, applink_outgoing_auth_set);
+}
+
+/* Sites. */
+
+static ApplinkSite *
+applink_daemon_load_site(ApplinkDaemon *self, const gchar *id, GError **error)
+{
+	g_autoptr(ApplinkSite) site = g_new0(ApplinkSite, 1);
+
+	site->ref_count = 1;
+	g_mutex_init(&site->lock);
+	g_mutex_init(&site->create_lock);
+	site->id = g_strdup(id);
+	site->url = applink_settings_get_site(id, "url");
+	site->auth = applink_settings_get_site(id, "auth");
+	site->username = applink_settings_get_site(id, "username");
+	site->jira_version = applink_settings_get_site(id, "jira-version");
+	site->ca_file = applink_settings_get_site(id, "ca-file");
+	site->link_type = applink_settings_get_site(id, "link-type");
+	if (site->url == NULL || site->auth == NULL) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_INVALID_ARGUMENT,
+			    "site '%s' in %s lacks its url or auth; add the site again",
+			    id,
+			    applink_settings_get_path());
+		return NULL;
+	}
+	if (site->link_type == NULL)
+		site->link_type = g_strdup("salesforce");
+	site->http = applink_http_new(self->http_timeout, site->ca_file, error);
+	if (site->http == NULL)
+		return NULL;
+	return g_steal_pointer(&site);
+}
+
+static void
+applink_daemon_load_sites(ApplinkDaemon *self)
+{
+	g_auto(GStrv) ids = applink_settings_list_sites();
+
+	for (gsize i = 0; ids[i] != NULL; i++) {
+		g_autoptr(GError) error = NULL;
+		ApplinkSite *site = applink_daemon_load_site(self, ids[i], &error);
+
+		if (site == NULL) {
+			g_warning("cannot load site %s: %s", ids[i], error->message);
+			continue;
+		}
+		g_hash_table_replace(self->sites, g_strdup(site->id), site);
+	}
+}
+
+ApplinkSite *
+applink_daemon_lookup_site(ApplinkDaemon *self, const gchar *id, GError **error)
+{
+	ApplinkSite *site;
+
+	g_mutex_lock(&self->lock);
+	site = g_hash_table_lookup(self->sites, id);
+	if (site != NULL)
+		applink_site_ref(site);
+	g_mutex_unlock(&self->lock);
+	if (site == NULL)
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_NOT_FOUND,
+			    "no Jira site '%s'; list the sites with 'applinkctl site list' or add "
+			    "one with 'applinkctl site add URL'",
+			    id);
+	return site;
+}
+
+static gint
+applink_daemon_compare_sites(gconstpointer a, gconstpointer b)
+{
+	const ApplinkSite *site_a = *(ApplinkSite *const *)a;
+	const ApplinkSite *site_b = *(ApplinkSite *const *)b;
+
+	return g_strcmp0(site_a->id, site_b->id);
+}
+
+GPtrArray *
+applink_daemon_list_sites(ApplinkDaemon *self)
+{
+	GPtrArray *sites = g_ptr_array_new_with_free_func((GDestroyNotify)applink_site_unref);
+	GHashTableIter iter;
+	gpointer value;
+
+	g_mutex_lock(&self->lock);
+	g_hash_table_iter_init(&iter, self->sites);
+	while (g_hash_table_iter_next(&iter, NULL, &value))
+		g_ptr_array_add(sites, applink_site_ref(value));
+	g_mutex_unlock(&self->lock);
+	g_ptr_array_sort(sites, applink_daemon_compare_sites);
+	return sites;
+}
+
+void
+applink_daemon_put_site(ApplinkDaemon *self, ApplinkSite *site)
+{
+	g_mutex_lock(&self->lock);
+	g_hash_table_replace(self->sites, g_strdup(site->id), applink_site_ref(site));
+	g_mutex_unlock(&self->lock);
+}
+
+void
+applink_daemon_remove_site(ApplinkDaemon *self, const gchar *id)
+{
+	g_mutex_lock(&self->lock);
+	g_hash_table_remove(self->sites, id);
+	g_mutex_unlock(&self->lock);
+}
+
+/* HTTP clients are created on the main context, where libsoup wants sessions configured. */
+
+typedef struct {
+	ApplinkDaemon *daemon;
+	const gchar *ca_file;
+	ApplinkHttp *http;
+	GError *error;
+	gboolean done;
+	GMutex mutex;
+	GCond cond;
+} ApplinkHttpCreation;
+
+static gboolean
+applink_daemon_create_http_cb(gpointer user_data)
+{
+	ApplinkHttpCreation *creation = user_data;
+
+	g_mutex_lock(&creation->mutex);
+	creation->http = applink_http_new(creation->daemon->http_timeout,
+					  creation->ca_file,
+					  &creation->error);
+	creation->done = TRUE;
+	g_cond_signal(&creation->cond);
+	g_mutex_unlock(&creation->mutex);
+	return G_SOURCE_REMOVE;
+}
+
+ApplinkHttp *
+applink_daemon_create_http(ApplinkDaemon *self, const gchar *ca_file, GError **error)
+{
+	ApplinkHttpCreation creation = {.daemon = self, .ca_file = ca_file};
+
+	g_mutex_init(&creation.mutex);
+	g_cond_init(&creation.cond);
+	g_main_context_invoke(self->context, applink_daemon_create_http_cb, &creation);
+	g_mutex_lock(&creation.mutex);
+	while (!creation.done)
+		g_cond_wait(&creation.cond, &creation.mutex);
+	g_mutex_unlock(&creation.mutex);
+	g_mutex_clear(&creation.mutex);
+	g_cond_clear(&creation.cond);
+	if (creation.error != NULL)
+		g_propagate_error(error, creation.error);
+	return creation.http;
+}
+
+/* Returns the HTTP client for one Salesforce login host, shared by all calls. */
+ApplinkHttp *
+applink_daemon_get_salesforce_http(ApplinkDaemon *self, const gchar *login_url, GError **error)
+{
+	ApplinkHttp *http;
+
+	g_mutex_lock(&self->lock);
+	http = g_hash_table_lookup(self->salesforce_http, login_url);
+	if (http != NULL)
+		g_object_ref(http);
+	g_mutex_unlock(&self->lock);
+	if (http != NULL)
+		return http;
+
+	http = applink_daemon_create_http(self, NULL, error);
+	if (http == NULL)
+		return NULL;
+	g_mutex_lock(&self->lock);
+	g_hash_table_replace(self->salesforce_http, g_strdup(login_url), g_object_ref(http));
+	g_mutex_unlock(&self->lock);
+	return http;
+}
+
+/* Builds the Authorization header value of a site from its keyring item. */
+static ApplinkSecret *
+applink_daemon_build_authorization(ApplinkSite *site, const gchar *secret)
+{
+	g_autoptr(ApplinkSecret) pair = NULL;
+	g_autofree gchar *encoded = NULL;
+	ApplinkSecret *header;
+
+	if (g_strcmp0(site->auth, "token") == 0)
+		return applink_secret_concat("Bearer ", secret);
+	pair = g_strdup_printf("%s:%s", site->username, secret);
+	encoded = g_base64_encode((const guchar *)pair, strlen(pair));
+	header = applink_secret_concat("Basic ", encoded);
+	explicit_bzero(encoded, strlen(encoded));
+	return header;
+}
+
+/*
+ * Returns a copy of the site's Authorization header value. The keyring is read at most once
+ * every APPLINK_CREDENTIAL_CACHE_SECONDS per site, so repeated calls do not each wait for the
+ * Secret Service; the cached copy lives in memory that is wiped when it is dropped.
+ */
+ApplinkSecret *
+applink_daemon_get_authorization(ApplinkDaemon *self, ApplinkSite *site, GError **error)
+{
+	g_autoptr(ApplinkSecret) secret = NULL;
+	ApplinkSecret *result = NULL;
+	gint64 now = g_get_monotonic_time();
+
+	(void)self;
+	g_mutex_lock(&site->lock);
+	if (site->authorization != NULL && now < site->authorization_expiry)
+		result = applink_secret_dup(site->authorization);
+	g_mutex_unlock(&site->lock);
+	if (result != NULL)
+		return result;
+
+	secret = applink_keyring_lookup_jira(site->id, error);
+	if (secret == NULL) {
+		if (error != NULL && *error == NULL)
+			g_set_error(error,
+				    APPLINK_ERROR,
+				    APPLINK_ERROR_NOT_FOUND,
+				    "the keyring has no Jira credential for site '%s'; add the site "
+				    "again with 'applinkctl site add %s'",
+				    site->id,
+				    site->url);
+		return NULL;
+	}
+	g_mutex_lock(&site->lock);
+	applink_secret_free(site->authorization);
+	site->authorization = applink_daemon_build_authorization(site, secret);
+	site->authorization_expiry = now + (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
+	result = applink_secret_dup(site->authorization);
+	g_mutex_unlock(&site->lock);
+	return result;
+}
+
+void
+applink_daemon_forget_authorization(ApplinkSite *site)
+{
+	g_mutex_lock(&site->lock);
+	g_clear_pointer(&site->authorization, applink_secret_free);
+	g_mutex_unlock(&site->lock);
+}
+
+/* Returns the lock that serialises changes to one link's outgoing authentication. */
+GMutex *
+applink_daemon_get_link_lock(ApplinkDaemon *self, const gchar *site, const gchar *link)
+{
+	g_autofree gchar *key = g_strdup_printf("%s %s", site, link);
+	GMutex *mutex;
+
+	g_mutex_lock(&self->lock);
+	mutex = g_hash_table_lookup(self->link_locks, key);
+	if (mutex == NULL) {
+		mutex = g_new0(GMutex, 1);
+		g_mutex_init(mutex);
+		g_hash_table_insert(self->link_locks, g_steal_pointer(&key), mutex);
+	}
+	g_mutex_unlock(&self->lock);
+	return mutex;
+}
+
+/* Argument checks. */
+
+gboolean
+applink_daemon_check_string(const gchar *value,
+			    const gchar *what,
+			    gsize max_length,
+			    gboolean allow_empty,
+			    GError **error)
+{
+	gsize length = value != NULL ? strlen(value) : 0;
+
+	if (length == 0 && !allow_empty) {
+		g_set_error(error, APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s is empty", what);
+		return FALSE;
+	}
+	if (length > max_length) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_INVALID_ARGUMENT,
+			    "%s is longer than %" G_GSIZE_FORMAT " bytes",
+			    what,
+			    max_length);
+		return FALSE;
+	}
+	for (gsize i = 0; i < length; i++) {
+		if ((guchar)value[i] < 0x20 || value[i] == 0x7f) {
+			g_set_error(error,
+				    APPLINK_ERROR,
+				    APPLINK_ERROR_INVALID_ARGUMENT,
+				    "%s contains a control character (byte 0x%02x at offset %" G_GSIZE_FORMAT ")",
+				    what,
+				    (guchar)value[i],
+				    i);
+			return FALSE;
+		}
+	}
+	return TRUE;
+}
+
+static const ApplinkDictKey *
+applink_daemon_find_key(const ApplinkDictKey *keys, gsize n_keys, const gchar *key)
+{
+	for (gsize i = 0; i < n_keys; i++) {
+		if (g_strcmp0(keys[i].key, key) == 0)
+			return &keys[i];
+	}
+	return NULL;
+}
+
+/*
+ * Reads the a{sv} @dict into the outputs of @keys. An unknown key or a value of the wrong
+ * type is InvalidArgument naming the key and the expected type.
+ */
+gboolean
+applink_daemon_parse_dict(GVariant *dict,
+			  const gchar *argument,
+			  const ApplinkDictKey *keys,
+			  gsize n_keys,
+			  GError **error)
+{
+	GVariantIter iter;
+	const gchar *key;
+	GVariant *value;
+
+	g_variant_iter_init(&iter, dict);
+	while (g_variant_iter_loop(&iter, "{&sv}", &key, &value)) {
+		const ApplinkDictKey *spec = applink_daemon_find_key(keys, n_keys, key);
+
+		if (spec == NULL) {
+			g_set_error(error,
+				    APPLINK_ERROR,
+				    APPLINK_ERROR_INVALID_ARGUMENT,
+				    "unknown key '%s' in %s",
+				    key,
+				    argument);
+			g_variant_unref(value);
+			return FALSE;
+		}
+		if (!g_variant_is_of_type(value, G_VARIANT_TYPE(spec->type))) {
+			g_set_error(error,
+				    APPLINK_ERROR,
+				    APPLINK_ERROR_INVALID_ARGUMENT,
+				    "the key '%s' in %s must be of type '%s', not '%s'",
+				    key,
+				    argument,
+				    spec->type,
+				    g_variant_get_type_string(value));
+			g_variant_unref(value);
+			return FALSE;
+		}
+		if (g_strcmp0(spec->type, "s") == 0) {
+			gchar **out = spec->out;
+
+			if (spec->secret)
+				applink_secret_free(*out);
+			else
+				g_free(*out);
+			*out = g_variant_dup_string(value, NULL);
+		} else {
+			*(gboolean *)spec->out = g_variant_get_boolean(value);
+		}
+		if (spec->present != NULL)
+			*spec->present = TRUE;
+	}
+	return TRUE;
+}
+
+/* Signals, emitted on the main context. */
+
+ApplinkDBusManager *
+applink_daemon_get_skeleton(ApplinkDaemon *self)
+{
+	return self->skeleton;
+}
+
+typedef struct {
+	ApplinkDaemon *daemon;
+	gchar *signal;
+	GVariant *parameters;
+} ApplinkSignal;
+
+static gboolean
+applink_daemon_emit_cb(gpointer user_data)
+{
+	ApplinkSignal *signal = user_data;
+	GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(signal->daemon->skeleton);
+	GDBusConnection *connection = g_dbus_interface_skeleton_get_connection(skeleton);
+	g_autoptr(GError) error = NULL;
+
+	if (connection != NULL &&
+	    !g_dbus_connection_emit_signal(connection,
+					   NULL,
+					   g_dbus_interface_skeleton_get_object_path(skeleton),
+					   "org.applink.Manager",
+					   signal->signal,
+					   signal->parameters,
+					   &error))
+		g_warning("cannot emit %s: %s", signal->signal, error->message);
+	g_object_unref(signal->daemon);
+	g_free(signal->signal);
+	g_variant_unref(signal->parameters);
+	g_free(signal);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+applink_daemon_emit(ApplinkDaemon *self, const gchar *name, GVariant *parameters)
+{
+	ApplinkSignal *signal = g_new0(ApplinkSignal, 1);
+
+	signal->daemon = g_object_ref(self);
+	signal->signal = g_strdup(name);
+	signal->parameters = g_variant_ref_sink(parameters);
+	g_main_context_invoke(self->context, applink_daemon_emit_cb, signal);
+}
+
+void
+applink_daemon_emit_sites_changed(ApplinkDaemon *self)
+{
+	applink_daemon_emit(self, "SitesChanged", g_variant_new("()"));
+}
+
+void
+applink_daemon_emit_links_changed(ApplinkDaemon *self, const gchar *site)
+{
+	applink_daemon_emit(self, "LinksChanged", g_variant_new("(s)", site));
+}
+
+void
+applink_daemon_emit_outgoing_auth_changed(ApplinkDaemon *self,
+					  const gchar *site,
+					  const gchar *link,
+					  const gchar *state,
+					  GVariant *status)
+{
+	applink_daemon_emit(self,
+			    "OutgoingAuthChanged",
+			    g_variant_new("(sss@a{sv})", site, link, state, status));
+}
+
+/* Set-up. */
+
+ApplinkDaemon *
+applink_daemon_new(GMainLoop *loop, guint http_timeout, guint idle_timeout, GError **error)
+{
+	g_autoptr(ApplinkDaemon) self = g_object_new(APPLINK_TYPE_DAEMON, NULL);
+
+	self->loop = g_main_loop_ref(loop);
+	self->http_timeout = http_timeout;
+	self->idle_timeout = idle_timeout;
+	if (!applink_settings_load(error))
+		return NULL;
+	applink_daemon_load_sites(self);
+	self->pool = g_thread_pool_new(applink_daemon_run_job, self, APPLINK_MAX_WORKERS, FALSE, error);
+	if (self->pool == NULL)
+		return NULL;
+
+	self->skeleton = applink_dbus_manager_skeleton_new();
+	applink_dbus_manager_set_version(self->skeleton, APPLINK_VERSION);
+	g_signal_connect(self->skeleton, "handle-add-site", G_CALLBACK(handle_add_site), self);
+	g_signal_connect(self->skeleton, "handle-remove-site", G_CALLBACK(handle_remove_site), self);
+	g_signal_connect(self->skeleton, "handle-list-sites", G_CALLBACK(handle_list_sites), self);
+	g_signal_connect(self->skeleton, "handle-probe-url", G_CALLBACK(handle_probe_url), self);
+	g_signal_connect(self->skeleton, "handle-create-link", G_CALLBACK(handle_create_link), self);
+	g_signal_connect(self->skeleton, "handle-list-links", G_CALLBACK(handle_list_links), self);
+	g_signal_connect(self->skeleton, "handle-get-link", G_CALLBACK(handle_link_call), self);
+	g_signal_connect(self->skeleton, "handle-update-link", G_CALLBACK(handle_update_link), self);
+	g_signal_connect(self->skeleton, "handle-delete-link", G_CALLBACK(handle_link_call), self);
+	g_signal_connect(self->skeleton,
+			 "handle-set-outgoing-auth",
+			 G_CALLBACK(handle_set_outgoing_auth),
+			 self);
+	g_signal_connect(self->skeleton,
+			 "handle-get-outgoing-auth",
+			 G_CALLBACK(handle_link_call),
+			 self);
+	g_signal_connect(self->skeleton,
+			 "handle-test-outgoing-auth",
+			 G_CALLBACK(handle_link_call),
+			 self);
+	g_signal_connect(self->skeleton,
+			 "handle-clear-outgoing-auth",
+			 G_CALLBACK(handle_link_call),
+			 self);
+	return g_steal_pointer(&self);
+}
+
+gboolean
+applink_daemon_export(ApplinkDaemon *self, GDBusConnection *connection, GError **error)
+{
+	if (!g_dbus_interface_skeleton_export(G_DBUS_INTERFACE_SKELETON(self->skeleton),
+					      connection,
+					      "/org/applink/Manager",
+					      error))
+		return FALSE;
+	applink_daemon_schedule_idle_exit(self);
+	return TRUE;
+}
+
+void
+applink_daemon_unexport(ApplinkDaemon *self)
+{
+	g_dbus_interface_skeleton_unexport(G_DBUS_INTERFACE_SKELETON(self->skeleton));
+}
