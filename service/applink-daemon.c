@@ -4,6 +4,7 @@
 #include "applink-daemon-private.h"
 
 #include <string.h>
+#include <unistd.h>
 
 #include "applink-keyring.h"
 #include "applink-settings.h"
@@ -27,6 +28,7 @@ struct _ApplinkDaemon {
 	GHashTable *sites;           /* id -> ApplinkSite */
 	GHashTable *salesforce_http; /* login URL -> ApplinkHttp */
 	GHashTable *link_locks;      /* "site link" -> GMutex */
+	GHashTable *caller_uids;     /* unique bus name -> uid, a small cache */
 };
 
 G_DEFINE_TYPE(ApplinkDaemon, applink_daemon, G_TYPE_OBJECT)
@@ -79,6 +81,7 @@ applink_daemon_finalize(GObject *object)
 	g_hash_table_unref(self->sites);
 	g_hash_table_unref(self->salesforce_http);
 	g_hash_table_unref(self->link_locks);
+	g_hash_table_unref(self->caller_uids);
 	g_mutex_clear(&self->lock);
 	g_main_loop_unref(self->loop);
 	g_main_context_unref(self->context);
@@ -101,6 +104,7 @@ applink_daemon_init(ApplinkDaemon *self)
 					    (GDestroyNotify)applink_site_unref);
 	self->salesforce_http = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
 	self->link_locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_link_lock_free);
+	self->caller_uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->context = g_main_context_ref_thread_default();
 }
 
@@ -173,6 +177,90 @@ typedef struct {
 	ApplinkCall *call;
 } ApplinkJob;
 
+/* Unique names are never reused, so a cache is safe; it is emptied when it grows. */
+#define APPLINK_MAX_CACHED_CALLERS 256
+
+static gboolean
+applink_daemon_lookup_caller_uid(ApplinkDaemon *self,
+				 GDBusConnection *connection,
+				 const gchar *sender,
+				 guint32 *uid,
+				 GError **error)
+{
+	g_autoptr(GVariant) reply = NULL;
+	gpointer cached;
+
+	g_mutex_lock(&self->lock);
+	cached = g_hash_table_lookup(self->caller_uids, sender);
+	g_mutex_unlock(&self->lock);
+	if (cached != NULL) {
+		*uid = GPOINTER_TO_UINT(cached) - 1;
+		return TRUE;
+	}
+	reply = g_dbus_connection_call_sync(connection,
+					    "org.freedesktop.DBus",
+					    "/org/freedesktop/DBus",
+					    "org.freedesktop.DBus",
+					    "GetConnectionUnixUser",
+					    g_variant_new("(s)", sender),
+					    G_VARIANT_TYPE("(u)"),
+					    G_DBUS_CALL_FLAGS_NONE,
+					    5000,
+					    NULL,
+					    error);
+	if (reply == NULL)
+		return FALSE;
+	g_variant_get(reply, "(u)", uid);
+	g_mutex_lock(&self->lock);
+	if (g_hash_table_size(self->caller_uids) >= APPLINK_MAX_CACHED_CALLERS)
+		g_hash_table_remove_all(self->caller_uids);
+	g_hash_table_insert(self->caller_uids, g_strdup(sender), GUINT_TO_POINTER(*uid + 1));
+	g_mutex_unlock(&self->lock);
+	return TRUE;
+}
+
+/*
+ * Rejects calls from other users. The session bus normally admits only its owner, but a
+ * bus opened to others by its configuration must not hand them this user's credentials.
+ */
+static gboolean
+applink_daemon_check_caller(ApplinkDaemon *self, GDBusMethodInvocation *invocation, GError **error)
+{
+	const gchar *sender = g_dbus_method_invocation_get_sender(invocation);
+	g_autoptr(GError) error_local = NULL;
+	guint32 uid = 0;
+
+	if (sender == NULL)
+		return TRUE;
+	if (!applink_daemon_lookup_caller_uid(self,
+					      g_dbus_method_invocation_get_connection(invocation),
+					      sender,
+					      &uid,
+					      &error_local)) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_ACCESS_DENIED,
+			    "cannot tell which user %s is (%s), so the call is refused",
+			    sender,
+			    error_local->message);
+		return FALSE;
+	}
+	if (uid != getuid()) {
+		g_warning("refused a call from %s, which runs as uid %u, not %u",
+			  sender,
+			  uid,
+			  (guint)getuid());
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_ACCESS_DENIED,
+			    "applinkd serves only uid %u; the caller runs as uid %u",
+			    (guint)getuid(),
+			    uid);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static void
 applink_daemon_run_job(gpointer data, gpointer user_data)
 {
@@ -183,7 +271,9 @@ applink_daemon_run_job(gpointer data, gpointer user_data)
 	g_autoptr(GError) error = NULL;
 	GVariant *result;
 
-	result = job->func(call, &error);
+	result = NULL;
+	if (applink_daemon_check_caller(self, call->invocation, &error))
+		result = job->func(call, &error);
 	if (result != NULL) {
 		g_debug("%s done", method);
 		g_dbus_method_invocation_return_value(call->invocation, result);

@@ -9,11 +9,11 @@
 #define SOAP_CONTENT_TYPE "text/xml; charset=UTF-8"
 #define FORM_CONTENT_TYPE "application/x-www-form-urlencoded"
 
-/* The longest replacement of one input byte: "&quot;" for XML, "%XX" for forms. */
+/* Maximum length of the replacement of one input byte: "&quot;" for XML, "%XX" for forms. */
 #define XML_ESCAPE_MAX_GROWTH 6
 #define FORM_ENCODE_MAX_GROWTH 3
 
-/* The longest text from a reply that an error message quotes, in characters. */
+/* Maximum length, in characters, of the reply text that an error message quotes. */
 #define SERVER_TEXT_MAX_CHARS 300
 
 static const gchar soap_envelope_start[] =
@@ -382,7 +382,7 @@ applink_salesforce_form_encode_append(GString *buffer, const gchar *text)
 
 /*
  * The buffers below are sized for the worst case up front, so that GString never moves a
- * partly written secret with realloc() and leaves a copy behind that nobody wipes.
+ * partly written secret with realloc() and leaves an unwiped copy behind.
  */
 GBytes *
 applink_salesforce_soap_body_new(const ApplinkSalesforceCredentials *credentials)
@@ -552,7 +552,7 @@ endpoint_uri_new(const gchar *login_url, const gchar *path, GError **error)
 			   NULL);
 }
 
-/* API versions look like "64.0"; anything else would change the path of the request. */
+/* Accepts API versions like "64.0" only, because other text could change the request path. */
 static gboolean
 check_api_version(const gchar *api_version, GError **error)
 {
