@@ -290,7 +290,11 @@ applink_outgoing_auth_record_failure(const gchar *site, const gchar *link, const
 
 /* Builds the GetOutgoingAuth dictionary from Jira's provider state and the stored fields. */
 static GVariant *
-applink_outgoing_auth_status(const gchar *site, const gchar *link, gboolean configured, gboolean stored)
+applink_outgoing_auth_status(const gchar *site,
+			     const gchar *link,
+			     gboolean configured,
+			     gboolean stored,
+			     const gboolean *in_sync)
 {
 	GVariantBuilder builder;
 
@@ -300,6 +304,8 @@ applink_outgoing_auth_status(const gchar *site, const gchar *link, gboolean conf
 			      "state",
 			      g_variant_new_string(configured ? "configured" : "not-configured"));
 	g_variant_builder_add(&builder, "{sv}", "stored", g_variant_new_boolean(stored));
+	if (in_sync != NULL)
+		g_variant_builder_add(&builder, "{sv}", "in-sync", g_variant_new_boolean(*in_sync));
 	applink_outgoing_auth_add_stored_fields(&builder, site, link);
 	return g_variant_ref_sink(g_variant_builder_end(&builder));
 }
@@ -449,7 +455,7 @@ applink_outgoing_auth_set_locked(ApplinkCall *call,
 						  request->secret.consumer_key[0] != '\0',
 						  error))
 		return NULL;
-	status = applink_outgoing_auth_status(site->id, link->id, TRUE, TRUE);
+	status = applink_outgoing_auth_status(site->id, link->id, TRUE, TRUE, NULL);
 	applink_daemon_emit_outgoing_auth_changed(call->daemon, site->id, link->id, "configured", status);
 	return g_variant_new("(@a{sv})", status);
 }
@@ -478,6 +484,27 @@ applink_outgoing_auth_set(ApplinkCall *call, GError **error)
 	return result;
 }
 
+/* Returns whether Jira's Basic Access provider holds exactly the stored credential. */
+static gboolean
+applink_outgoing_auth_jira_matches(const gchar *jira_username,
+				   const gchar *jira_password,
+				   const gchar *stored_username,
+				   const ApplinkSalesforceSecret *stored)
+{
+	g_autoptr(ApplinkSecret) expected = NULL;
+
+	if (jira_username == NULL || jira_password == NULL || stored == NULL)
+		return FALSE;
+	expected = applink_secret_concat(stored->password, stored->security_token);
+	return g_strcmp0(jira_username, stored_username) == 0 &&
+	       g_strcmp0(jira_password, expected) == 0;
+}
+
+/*
+ * GetOutgoingAuth: reads Jira's provider and the keyring item. "in-sync" tells whether Jira
+ * holds the stored credential, which is how a call interrupted between the keyring and Jira
+ * shows up afterwards.
+ */
 GVariant *
 applink_outgoing_auth_get(ApplinkCall *call, GError **error)
 {
@@ -486,21 +513,30 @@ applink_outgoing_auth_get(ApplinkCall *call, GError **error)
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	g_autoptr(ApplinkSalesforceSecret) stored = NULL;
 	g_autoptr(GError) keyring_error = NULL;
+	g_autofree gchar *jira_username = NULL;
+	g_autoptr(ApplinkSecret) jira_password = NULL;
+	g_autofree gchar *stored_username = NULL;
 	g_autoptr(GVariant) status = NULL;
 	ApplinkJira jira = {0};
 	gboolean configured = FALSE;
+	gboolean in_sync;
 
 	link = applink_outgoing_auth_open(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
-	if (!applink_jira_get_basic_auth(&jira, link->id, &configured, NULL, NULL, error))
+	if (!applink_jira_get_basic_auth(&jira, link->id, &configured, &jira_username, &jira_password, error))
 		return NULL;
-	stored = applink_keyring_lookup_salesforce(site->id, link->id, NULL, NULL, &keyring_error);
+	stored = applink_keyring_lookup_salesforce(site->id,
+						   link->id,
+						   &stored_username,
+						   NULL,
+						   &keyring_error);
 	if (keyring_error != NULL) {
 		g_propagate_error(error, g_steal_pointer(&keyring_error));
 		return NULL;
 	}
-	status = applink_outgoing_auth_status(site->id, link->id, configured, stored != NULL);
+	in_sync = applink_outgoing_auth_jira_matches(jira_username, jira_password, stored_username, stored);
+	status = applink_outgoing_auth_status(site->id, link->id, configured, stored != NULL, &in_sync);
 	return g_variant_new("(@a{sv})", status);
 }
 
@@ -561,7 +597,7 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 	}
 	if (!applink_jira_get_basic_auth(&jira, link->id, &configured, NULL, NULL, error))
 		return NULL;
-	status = applink_outgoing_auth_status(site->id, link->id, configured, TRUE);
+	status = applink_outgoing_auth_status(site->id, link->id, configured, TRUE, NULL);
 	applink_daemon_emit_outgoing_auth_changed(call->daemon,
 						  site->id,
 						  link->id,
@@ -599,7 +635,7 @@ applink_outgoing_auth_clear(ApplinkCall *call, GError **error)
 	if (!ok)
 		return NULL;
 	g_message("site %s link %s: outgoing authentication cleared", site->id, link->id);
-	status = applink_outgoing_auth_status(site->id, link->id, FALSE, FALSE);
+	status = applink_outgoing_auth_status(site->id, link->id, FALSE, FALSE, NULL);
 	applink_daemon_emit_outgoing_auth_changed(call->daemon, site->id, link->id, "not-configured", status);
 	return g_variant_new("()");
 }
