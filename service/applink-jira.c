@@ -630,6 +630,16 @@ applink_jira_set_status_error(const ApplinkJira *jira, ApplinkJiraReply *reply, 
 			    reply->status,
 			    text,
 			    jira->site);
+	} else if (reply->status == 400 && message != NULL && strstr(message, "installed") != NULL &&
+		   strstr(message, "type") != NULL) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_TYPE_NOT_INSTALLED,
+			    "Jira at %s cannot load its application links (%s): the application type "
+			    "of a link is not installed; install and enable the Salesforce connector "
+			    "app in Jira",
+			    jira->base_url,
+			    message);
 	} else if (reply->status == 429) {
 		g_set_error(error,
 			    APPLINK_ERROR,

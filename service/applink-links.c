@@ -57,6 +57,23 @@ applink_links_to_variant(const ApplinkJira *jira,
 	return g_variant_builder_end(&builder);
 }
 
+static ApplinkJiraLink *applink_links_find_by_url(GPtrArray *links, const gchar *url);
+
+/* Adds the id of the link that Jira says already points at @url. */
+static gboolean
+applink_links_add_existing(const ApplinkJira *jira, const gchar *url, GVariantBuilder *builder, GError **error)
+{
+	g_autoptr(GPtrArray) links = applink_jira_list_links(jira, error);
+	g_autoptr(ApplinkJiraLink) existing = NULL;
+
+	if (links == NULL)
+		return FALSE;
+	existing = applink_links_find_by_url(links, url);
+	if (existing != NULL)
+		g_variant_builder_add(builder, "{sv}", "existing-link", g_variant_new_string(existing->id));
+	return TRUE;
+}
+
 /* ProbeUrl: classifies a Salesforce URL offline, and asks Jira about it when a site is given. */
 GVariant *
 applink_links_probe_url(ApplinkCall *call, GError **error)
@@ -110,6 +127,11 @@ applink_links_probe_url(ApplinkCall *call, GError **error)
 					      "{sv}",
 					      "jira-message",
 					      g_variant_new_string(check.message));
+		if (check.status == APPLINK_JIRA_URL_ALREADY_LINKED &&
+		    !applink_links_add_existing(&jira, url->url, &builder, error)) {
+			g_variant_builder_clear(&builder);
+			return NULL;
+		}
 	}
 	return g_variant_new("(a{sv})", &builder);
 }
