@@ -44,6 +44,8 @@ typedef struct {
 	struct sigaction previous[G_N_ELEMENTS(prompt_signals)];
 } TerminalEcho;
 
+/* Returns why @text, of @length bytes, cannot be sent as a value: "contains a NUL byte",
+ * "is not valid UTF-8" or "contains a control character". Returns NULL when it can. */
 const gchar *
 applink_console_find_text_problem(const gchar *text, gsize length)
 {

@@ -434,7 +434,8 @@ typedef struct {
 	guint status;
 	GBytes *body;
 	gchar *content_type;
-	gchar *request; /* "GET /rest/..." for messages */
+	gchar *location; /* of a redirect */
+	gchar *request;  /* "GET /rest/..." for messages */
 } ApplinkJiraReply;
 
 static void
@@ -444,6 +445,7 @@ applink_jira_reply_free(ApplinkJiraReply *reply)
 		return;
 	g_bytes_unref(reply->body);
 	g_free(reply->content_type);
+	g_free(reply->location);
 	g_free(reply->request);
 	g_free(reply);
 }
@@ -587,6 +589,7 @@ applink_jira_send(const ApplinkJira *jira,
 		reply->status = status;
 		reply->body = g_steal_pointer(&reply_body);
 		reply->content_type = g_strdup(soup_message_headers_get_content_type(headers, NULL));
+		reply->location = g_strdup(soup_message_headers_get_one(headers, "Location"));
 		reply->request = g_steal_pointer(&request);
 		return reply;
 	}
@@ -1182,6 +1185,28 @@ applink_jira_clear_basic_auth(const ApplinkJira *jira, const gchar *id, GError *
 		return FALSE;
 	if (reply->status == 404) {
 		applink_jira_set_link_not_found(jira, id, error);
+		return FALSE;
+	}
+	if (reply->status == 302 && reply->location != NULL && strstr(reply->location, "WebSudo") != NULL) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_JIRA_WEBSUDO_REQUIRED,
+			    "Jira at %s sent %s to the secure administrator session (WebSudo) login; "
+			    "add the site with Basic credentials (--user), which skip WebSudo, or "
+			    "disable WebSudo in Jira",
+			    jira->base_url,
+			    reply->request);
+		return FALSE;
+	}
+	if (reply->status == 302 && reply->location != NULL && strstr(reply->location, "login") != NULL) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_JIRA_PERMISSION_DENIED,
+			    "Jira at %s sent %s to its login page; the user of site '%s' must be a "
+			    "Jira system administrator to change Basic Access settings",
+			    jira->base_url,
+			    reply->request,
+			    jira->site);
 		return FALSE;
 	}
 	if (reply->status != 200 && reply->status != 302 && reply->status != 204) {

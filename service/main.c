@@ -51,10 +51,7 @@ applink_main_name_lost_cb(GDBusConnection *connection, const gchar *name, gpoint
 						       APPLINK_ERROR_UNREACHABLE,
 						       "cannot connect to the session bus");
 		else if (main_data->name_owned)
-			main_data->error = g_error_new(APPLINK_ERROR,
-						       APPLINK_ERROR_ALREADY_EXISTS,
-						       "another applinkd replaced this one as %s",
-						       name);
+			g_message("another applinkd took over %s, stopping", name);
 		else
 			main_data->error = g_error_new(APPLINK_ERROR,
 						       APPLINK_ERROR_ALREADY_EXISTS,

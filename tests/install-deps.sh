@@ -25,6 +25,9 @@ openssl
 curl
 jq
 util-linux
+man-db
+groff-base
+bash-completion
 "
 
 missing=""

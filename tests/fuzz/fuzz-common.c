@@ -1,15 +1,34 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "fuzz-target.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "applink-error.h"
+
+/*
+ * Writes a warning or worse to stderr and aborts. GLib's default writer stops a fatal message
+ * with a breakpoint trap, which libFuzzer does not catch, so libFuzzer would save no input. It
+ * catches abort().
+ */
+static GLogWriterOutput
+fuzz_log_writer(GLogLevelFlags log_level,
+		const GLogField *fields,
+		gsize n_fields,
+		gpointer user_data)
+{
+	if ((log_level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)) == 0)
+		return g_log_writer_default(log_level, fields, n_fields, user_data);
+	g_log_writer_standard_streams(log_level, fields, n_fields, user_data);
+	abort();
+}
 
 int
 LLVMFuzzerInitialize(int *argc G_GNUC_UNUSED, char ***argv G_GNUC_UNUSED)
 {
 	/* A critical or a warning means a parser misused GLib or json-glib: make it a crash. */
 	g_log_set_always_fatal(G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING);
+	g_log_set_writer_func(fuzz_log_writer, NULL, NULL);
 	return 0;
 }
 

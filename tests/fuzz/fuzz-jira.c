@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzzes the parsers of Jira replies. The input is one reply body, passed without a terminating
- * NUL byte as libsoup passes it. The body goes to the error message parser, then to the JSON
- * parser, and the resulting node to every parser of a Jira reply in turn, whatever its shape.
+ * NUL byte like the bodies that applink-http.c reads. The body goes to the error message parser,
+ * then to the JSON parser, and the resulting node to every parser of a Jira reply in turn,
+ * whatever its shape.
  */
 #include "applink-jira.h"
 #include "fuzz-target.h"
@@ -53,11 +54,14 @@ fuzz_string_parser(JsonNode *node,
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *text = parse(node, FUZZ_REQUEST, &error);
+	g_autofree gchar *result = NULL;
 
-	if (text != NULL)
-		fuzz_check_text(what, text);
-	else
+	if (text == NULL) {
 		fuzz_check_error(what, error);
+		return;
+	}
+	result = g_strdup_printf("the string returned by %s", what);
+	fuzz_check_text(result, text);
 }
 
 static void
@@ -82,12 +86,8 @@ fuzz_providers(JsonNode *node)
 	g_autoptr(ApplinkSecret) password = NULL;
 	gboolean configured = FALSE;
 
-	if (!applink_jira_parse_providers(node,
-					  &configured,
-					  &username,
-					  &password,
-					  FUZZ_REQUEST,
-					  &error)) {
+	if (!applink_jira_parse_providers(
+		    node, &configured, &username, &password, FUZZ_REQUEST, &error)) {
 		fuzz_check_error("applink_jira_parse_providers()", error);
 		return;
 	}
@@ -115,9 +115,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_string_parser(node, applink_jira_parse_created_id, "applink_jira_parse_created_id()");
 	fuzz_url_check(node);
 	fuzz_providers(node);
-	fuzz_string_parser(node,
-			   applink_jira_parse_server_version,
-			   "applink_jira_parse_server_version()");
+	fuzz_string_parser(
+		node, applink_jira_parse_server_version, "applink_jira_parse_server_version()");
 	fuzz_string_parser(node, applink_jira_parse_user_name, "applink_jira_parse_user_name()");
 	return 0;
 }

@@ -2,7 +2,7 @@
 /*
  * Runs a fuzzer's LLVMFuzzerTestOneInput() once on each input file, so that the corpus is a
  * regression test in any build, without libFuzzer. Each argument is a file or a folder, whose
- * files are run in name order; hidden files and subfolders are skipped.
+ * files are run in name order. Hidden files and subfolders are skipped.
  */
 #include <stdlib.h>
 
@@ -18,7 +18,7 @@ replay_file(const gchar *path, GError **error)
 	if (!g_file_get_contents(path, &contents, &length, error))
 		return FALSE;
 
-	/* An exact-size copy, so that a sanitizer sees a read past the end of the input. */
+	/* An exact-size copy, so that a sanitizer detects a read past the end of the input. */
 	input = g_memdup2(contents, length);
 	g_print("%s (%" G_GSIZE_FORMAT " bytes)\n", path, length);
 	LLVMFuzzerTestOneInput((const uint8_t *)input, length);

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzzes the parsers of Salesforce login replies. The first input byte selects the call and
- * the rest is the reply body, passed without a terminating NUL byte as libsoup passes it:
+ * the rest is the reply body, passed without a terminating NUL byte like the bodies that
+ * applink-http.c reads:
  *
  *   bit 0     0: SOAP login() reply, 1: OAuth 2.0 token reply
  *   bit 1     whether a security token was given
@@ -74,7 +75,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	token_given = (data[0] & SELECT_TOKEN_GIVEN) != 0;
 
 	if ((data[0] & SELECT_OAUTH) == 0) {
-		login = applink_salesforce_parse_soap_reply(status, body, length, token_given, &error);
+		login = applink_salesforce_parse_soap_reply(
+			status, body, length, token_given, &error);
 		if (login != NULL)
 			check_login(login, "soap");
 		else
@@ -82,12 +84,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	}
 
-	login = applink_salesforce_parse_oauth_reply(status,
-						     oauth_content_types[SELECT_CONTENT_TYPE(data[0])],
-						     body,
-						     length,
-						     token_given,
-						     &error);
+	login = applink_salesforce_parse_oauth_reply(
+		status,
+		oauth_content_types[SELECT_CONTENT_TYPE(data[0])],
+		body,
+		length,
+		token_given,
+		&error);
 	if (login != NULL)
 		check_login(login, "oauth");
 	else

@@ -21,7 +21,8 @@ check_salesforce_url(const ApplinkSalesforceUrl *url)
 	fuzz_check_required_text("the login URL", url->login_url);
 	fuzz_check_text("the Lightning URL", url->rewritten_from);
 
-	/* Adding the scheme can make a result longer than the limit; such a result is not checked. */
+	/* Adding the scheme can make a result longer than the limit, so such a result is not
+	 * checked. */
 	if (strlen(url->url) > APPLINK_URL_MAX_LENGTH)
 		return;
 	again = applink_url_parse_salesforce(url->url, &error);

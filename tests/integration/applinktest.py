@@ -43,6 +43,10 @@ BASIC_PROVIDER = "com.atlassian.applinks.api.auth.types.BasicAuthenticationProvi
 JIRA_SCHEMA = "org.applink.JiraCredential"
 SALESFORCE_SCHEMA = "org.applink.SalesforceCredential"
 
+SECRET_SERVICE = "org.freedesktop.secrets"
+SECRET_SERVICE_PATH = "/org/freedesktop/secrets"
+GNOME_KEYRING_INTERFACE = "org.gnome.keyring.InternalUnsupportedGuiltRiddenInterface"
+
 # Seconds to wait for a process to start listening or to own its bus name.
 START_TIMEOUT = 15
 # Milliseconds a D-Bus call may take. One call makes a few HTTP requests, each limited to 5 s
@@ -218,7 +222,7 @@ class Manager:
 
 
 class SignalRecorder:
-    """Collects the org.applink.Manager signals that arrive on a connection."""
+    """Recorder of the org.applink.Manager signals that arrive on a connection."""
 
     def __init__(self, connection):
         self.connection = connection
@@ -708,6 +712,51 @@ class ApplinkTestCase(unittest.TestCase):
         if completed.returncode != 0:
             return None
         return completed.stdout
+
+    def default_collection(self):
+        reply = self.bus.call_sync(
+            SECRET_SERVICE, SECRET_SERVICE_PATH, "org.freedesktop.Secret.Service", "ReadAlias",
+            GLib.Variant("(s)", ("default",)), GLib.VariantType("(o)"), Gio.DBusCallFlags.NONE,
+            CALL_TIMEOUT_MS, None)
+        return reply.unpack()[0]
+
+    def lock_keyring(self):
+        """Lock the default collection, and unlock it again when the test ends."""
+        collection = self.default_collection()
+        self.bus.call_sync(
+            SECRET_SERVICE, SECRET_SERVICE_PATH, "org.freedesktop.Secret.Service", "Lock",
+            GLib.Variant("(ao)", ([collection],)), None, Gio.DBusCallFlags.NONE,
+            CALL_TIMEOUT_MS, None)
+        self.addCleanup(self.unlock_keyring)
+
+    def unlock_keyring(self):
+        """Unlock the default collection with the test keyring's password, without a prompt.
+
+        A Secret Service unlock would need a prompt, which has no display here, so this uses
+        gnome-keyring's own UnlockWithMasterPassword with a plain-text session.
+        """
+        password = Path(os.environ["APPLINK_TEST_KEYRING_PASSWORD_FILE"]).read_bytes()
+        collection = self.default_collection()
+        reply = self.bus.call_sync(
+            SECRET_SERVICE, SECRET_SERVICE_PATH, "org.freedesktop.Secret.Service", "OpenSession",
+            GLib.Variant("(sv)", ("plain", GLib.Variant("s", ""))), GLib.VariantType("(vo)"),
+            Gio.DBusCallFlags.NONE, CALL_TIMEOUT_MS, None)
+        session = reply.unpack()[1]
+        secret = (session, b"", password, "text/plain")
+        self.bus.call_sync(
+            SECRET_SERVICE, SECRET_SERVICE_PATH, GNOME_KEYRING_INTERFACE,
+            "UnlockWithMasterPassword", GLib.Variant("(o(oayays))", (collection, secret)), None,
+            Gio.DBusCallFlags.NONE, CALL_TIMEOUT_MS, None)
+        self.bus.call_sync(
+            SECRET_SERVICE, session, "org.freedesktop.Secret.Session", "Close", None, None,
+            Gio.DBusCallFlags.NONE, CALL_TIMEOUT_MS, None)
+
+    def keyring_locked(self):
+        reply = self.bus.call_sync(
+            SECRET_SERVICE, self.default_collection(), "org.freedesktop.DBus.Properties", "Get",
+            GLib.Variant("(ss)", ("org.freedesktop.Secret.Collection", "Locked")),
+            GLib.VariantType("(v)"), Gio.DBusCallFlags.NONE, CALL_TIMEOUT_MS, None)
+        return reply.unpack()[0]
 
     def reset_storage(self):
         """Delete every applink keyring item and the settings folder."""

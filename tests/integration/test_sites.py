@@ -208,6 +208,53 @@ class AddSiteArgumentTest(applinktest.ApplinkTestCase):
         self.assertIn("/nonexistent/ca.pem", error.message)
 
 
+class JiraFailureTest(applinktest.ApplinkTestCase):
+    """AddSite when Jira fails: each failure has its own error, and nothing is stored."""
+
+    def setUp(self):
+        super().setUp()
+        self.manager = self.start_services()
+
+    def add_site_error(self):
+        error = self.manager.error("AddSite", "sa{sv}a{sv}", self.jira.url,
+                                   asv(token=self.jira_admin_token), asv(name="jira"))
+        self.assertEqual(self.jira_items(site="jira"), [])
+        return error
+
+    def test_websudo_required(self):
+        self.jira.configure(websudo=True)
+        self.assertEqual(self.add_site_error().name, "JiraWebSudoRequired")
+
+    def test_rate_limited(self):
+        self.jira.configure(status={"status": 429, "headers": {"Retry-After": "0"}})
+        self.assertEqual(self.add_site_error().name, "JiraRateLimited")
+
+    def test_rate_limit_retried(self):
+        self.jira.configure(status={"status": 429, "headers": {"Retry-After": "0"},
+                                    "path": "/rest/api/2/myself", "count": 1})
+        self.assertEqual(self.add_site(), "jira")
+        paths = [request["path"] for request in self.jira.requests()]
+        self.assertEqual(paths.count("/rest/api/2/myself"), 2)
+
+    def test_server_error(self):
+        self.jira.configure(status={"status": 500})
+        error = self.add_site_error()
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("500", error.message)
+
+    def test_html_instead_of_json(self):
+        self.jira.configure(html=True)
+        self.assertIn(self.add_site_error().name, ("JiraError", "JiraAuthFailed"))
+
+    def test_jira_down(self):
+        self.jira.stop()
+        self.assertEqual(self.add_site_error().name, "Unreachable")
+
+    def test_jira_timeout(self):
+        self.jira.configure(hang=True)
+        self.assertEqual(self.add_site_error().name, "Timeout")
+
+
 class ListSitesTest(applinktest.ApplinkTestCase):
     def setUp(self):
         super().setUp()
