@@ -126,24 +126,38 @@ applink_http_get_connections_opened(ApplinkHttp *self)
 	return (guint)g_atomic_int_get(&self->connections_opened);
 }
 
-static const gchar *
+/* Describes every problem set in @flags, e.g. "it has expired (...); it was issued for ...". */
+static gchar *
 applink_http_describe_tls_flags(GTlsCertificateFlags flags)
 {
-	if (flags & G_TLS_CERTIFICATE_UNKNOWN_CA)
-		return "it is signed by an unknown certificate authority (trust the CA with "
-		       "--ca-file, or install it in the system store)";
-	if (flags & G_TLS_CERTIFICATE_BAD_IDENTITY)
-		return "it was issued for another host name (use the host name the certificate "
-		       "names)";
-	if (flags & G_TLS_CERTIFICATE_EXPIRED)
-		return "it has expired (renew the server's certificate)";
-	if (flags & G_TLS_CERTIFICATE_NOT_ACTIVATED)
-		return "it is not valid yet (check the clocks and the certificate dates)";
-	if (flags & G_TLS_CERTIFICATE_REVOKED)
-		return "it has been revoked";
-	if (flags & G_TLS_CERTIFICATE_INSECURE)
-		return "it uses an insecure algorithm";
-	return "it could not be verified";
+	const struct {
+		GTlsCertificateFlags flag;
+		const gchar *text;
+	} problems[] = {
+	    {G_TLS_CERTIFICATE_UNKNOWN_CA,
+	     "it is signed by an unknown certificate authority (trust the CA with --ca-file, or "
+	     "install it in the system store)"},
+	    {G_TLS_CERTIFICATE_BAD_IDENTITY,
+	     "it was issued for another host name (use the host name the certificate names)"},
+	    {G_TLS_CERTIFICATE_EXPIRED, "it has expired (renew the server's certificate)"},
+	    {G_TLS_CERTIFICATE_NOT_ACTIVATED,
+	     "it is not valid yet (check the clocks and the certificate dates)"},
+	    {G_TLS_CERTIFICATE_REVOKED, "it has been revoked"},
+	    {G_TLS_CERTIFICATE_INSECURE, "it uses an insecure algorithm"},
+	    {G_TLS_CERTIFICATE_GENERIC_ERROR, "it could not be verified"},
+	};
+	GString *text = g_string_new(NULL);
+
+	for (gsize i = 0; i < G_N_ELEMENTS(problems); i++) {
+		if ((flags & problems[i].flag) == 0)
+			continue;
+		if (text->len > 0)
+			g_string_append(text, "; ");
+		g_string_append(text, problems[i].text);
+	}
+	if (text->len == 0)
+		g_string_append(text, "it could not be verified");
+	return g_string_free(text, FALSE);
 }
 
 /* Turns a libsoup or GIO transport error into an APPLINK_ERROR that names the host. */
@@ -167,13 +181,15 @@ applink_http_convert_error(SoupMessage *msg, const GError *error)
 				   "%s did not answer in time; check that the server is up, or raise "
 				   "applinkd's --timeout",
 				   where);
-	if (error->domain == G_TLS_ERROR || tls_flags != 0)
+	if (error->domain == G_TLS_ERROR || tls_flags != 0) {
+		g_autofree gchar *problems = applink_http_describe_tls_flags(tls_flags);
+
 		return g_error_new(APPLINK_ERROR,
 				   APPLINK_ERROR_TLS,
 				   "the TLS certificate of %s was rejected: %s",
 				   where,
-				   tls_flags != 0 ? applink_http_describe_tls_flags(tls_flags)
-						  : error->message);
+				   tls_flags != 0 ? problems : error->message);
+	}
 	if (error->domain == G_RESOLVER_ERROR)
 		return g_error_new(APPLINK_ERROR,
 				   APPLINK_ERROR_UNREACHABLE,

@@ -8,6 +8,14 @@
 
 #define APPLINK_SALESFORCE_SECRET_VERSION "applink-salesforce-1"
 
+static guint keyring_timeout = APPLINK_KEYRING_DEFAULT_TIMEOUT_SECONDS;
+
+void
+applink_keyring_set_timeout(guint seconds)
+{
+	keyring_timeout = seconds;
+}
+
 static const SecretSchema jira_schema = {
     "org.applink.JiraCredential",
     SECRET_SCHEMA_NONE,
@@ -53,9 +61,9 @@ applink_keyring_set_error(GError **error, const GError *cause, const gchar *what
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_KEYRING_LOCKED,
 			    "the keyring is locked, or the unlock prompt was dismissed or not "
-			    "answered within %d s, while %s; unlock the keyring (e.g. with Seahorse "
+			    "answered within %u s, while %s; unlock the keyring (e.g. with Seahorse "
 			    "or by logging in to the desktop) and try again",
-			    APPLINK_KEYRING_TIMEOUT_SECONDS,
+			    keyring_timeout,
 			    what);
 		return;
 	}
@@ -75,7 +83,7 @@ applink_keyring_timeout_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-/* A cancellable that fires after APPLINK_KEYRING_TIMEOUT_SECONDS, so no call waits forever. */
+/* A cancellable that fires after the keyring timeout, so no call waits forever. */
 typedef struct {
 	GCancellable *cancellable;
 	GSource *timeout;
@@ -85,7 +93,7 @@ static void
 applink_keyring_call_begin(ApplinkKeyringCall *call)
 {
 	call->cancellable = g_cancellable_new();
-	call->timeout = g_timeout_source_new_seconds(APPLINK_KEYRING_TIMEOUT_SECONDS);
+	call->timeout = g_timeout_source_new_seconds(keyring_timeout);
 	g_source_set_callback(call->timeout,
 			      applink_keyring_timeout_cb,
 			      g_object_ref(call->cancellable),

@@ -7,8 +7,12 @@
 
 G_BEGIN_DECLS
 
-/* How long one keyring call may take, including an unlock prompt, before it is abandoned. */
-#define APPLINK_KEYRING_TIMEOUT_SECONDS 60
+/* How long one keyring call may take by default, including an unlock prompt, before it is
+ * abandoned. */
+#define APPLINK_KEYRING_DEFAULT_TIMEOUT_SECONDS 60
+
+void
+applink_keyring_set_timeout(guint seconds);
 
 /* The secret parts of a link's Salesforce credential, kept together in one keyring item. */
 typedef struct {

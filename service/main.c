@@ -8,6 +8,7 @@
 
 #include "applink-daemon.h"
 #include "applink-error.h"
+#include "applink-keyring.h"
 #include "applink-log.h"
 
 #define APPLINK_BUS_NAME "org.applink.Manager"
@@ -80,6 +81,7 @@ main(int argc, char **argv)
 	gboolean version = FALSE;
 	gint idle_timeout = 0;
 	gint http_timeout = 30;
+	gint keyring_timeout = APPLINK_KEYRING_DEFAULT_TIMEOUT_SECONDS;
 	const GOptionEntry entries[] = {
 	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL},
 	    {"replace", 'r', 0, G_OPTION_ARG_NONE, &replace, "Replace a running applinkd", NULL},
@@ -96,6 +98,13 @@ main(int argc, char **argv)
 	     G_OPTION_ARG_INT,
 	     &http_timeout,
 	     "Time limit of one HTTP request, in seconds (default 30)",
+	     "SECONDS"},
+	    {"keyring-timeout",
+	     0,
+	     0,
+	     G_OPTION_ARG_INT,
+	     &keyring_timeout,
+	     "Time limit of one keyring call, including an unlock prompt, in seconds (default 60)",
 	     "SECONDS"},
 	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
 	    {NULL},
@@ -120,10 +129,12 @@ main(int argc, char **argv)
 		g_print("applinkd %s\n", APPLINK_VERSION);
 		return 0;
 	}
-	if (idle_timeout < 0 || http_timeout <= 0) {
-		g_printerr("applinkd: --idle-timeout must be 0 or more and --timeout more than 0\n");
+	if (idle_timeout < 0 || http_timeout <= 0 || keyring_timeout <= 0) {
+		g_printerr("applinkd: --idle-timeout must be 0 or more, --timeout and "
+			   "--keyring-timeout more than 0\n");
 		return 2;
 	}
+	applink_keyring_set_timeout((guint)keyring_timeout);
 	applink_log_init(verbose);
 	(void)APPLINK_ERROR;
 
