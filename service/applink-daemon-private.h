@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <libsecret/secret.h>
+
 #include "applink-daemon.h"
 #include "applink-dbus-generated.h"
 #include "applink-error.h"
@@ -30,7 +32,7 @@ typedef struct {
 	gchar *link_type;
 	ApplinkHttp *http;
 	GMutex lock;              /* guards the cached credential */
-	ApplinkSecret *authorization; /* cached Authorization header value */
+	SecretValue *authorization;   /* cached Authorization header value, in secure memory */
 	gint64 authorization_expiry;  /* monotonic time, microseconds */
 	GMutex create_lock;       /* serialises link creation, so one URL is never linked twice */
 } ApplinkSite;
@@ -98,11 +100,8 @@ applink_daemon_create_http(ApplinkDaemon *self, const gchar *ca_file, GError **e
 ApplinkHttp *
 applink_daemon_get_salesforce_http(ApplinkDaemon *self, const gchar *login_url, GError **error);
 
-ApplinkSecret *
+SecretValue *
 applink_daemon_get_authorization(ApplinkDaemon *self, ApplinkSite *site, GError **error);
-
-void
-applink_daemon_forget_authorization(ApplinkSite *site);
 
 GMutex *
 applink_daemon_get_link_lock(ApplinkDaemon *self, const gchar *site, const gchar *link);
@@ -157,7 +156,11 @@ applink_outgoing_auth_clear(ApplinkCall *call, GError **error);
 /* Shared between the link and outgoing-authentication methods. */
 
 gboolean
-applink_site_open_jira(ApplinkCall *call, ApplinkSite *site, ApplinkJira *jira, ApplinkSecret **authorization, GError **error);
+applink_site_open_jira(ApplinkCall *call,
+		       ApplinkSite *site,
+		       ApplinkJira *jira,
+		       SecretValue **authorization,
+		       GError **error);
 
 void
 applink_outgoing_auth_add_stored_fields(GVariantBuilder *builder, const gchar *site, const gchar *link);

@@ -53,7 +53,7 @@ applink_site_unref(ApplinkSite *site)
 	g_free(site->ca_file);
 	g_free(site->link_type);
 	g_clear_object(&site->http);
-	applink_secret_free(site->authorization);
+	g_clear_pointer(&site->authorization, secret_value_unref);
 	g_mutex_clear(&site->lock);
 	g_mutex_clear(&site->create_lock);
 	g_free(site);
@@ -177,6 +177,8 @@ typedef struct {
 	ApplinkCall *call;
 } ApplinkJob;
 
+static void applink_daemon_forget_credentials(ApplinkDaemon *self);
+
 /* Unique names are never reused, so a cache is safe; it is emptied when it grows. */
 #define APPLINK_MAX_CACHED_CALLERS 256
 
@@ -281,6 +283,9 @@ applink_daemon_run_job(gpointer data, gpointer user_data)
 		if (error == NULL)
 			error = g_error_new(APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s failed", method);
 		applink_daemon_normalize_error(&error);
+		/* The keyring may hold a newer credential than the one Jira just rejected. */
+		if (g_error_matches(error, APPLINK_ERROR, APPLINK_ERROR_JIRA_AUTH_FAILED))
+			applink_daemon_forget_credentials(self);
 		g_message("%s failed: %s: %s",
 			  method,
 			  applink_error_to_name(error->code),
@@ -628,21 +633,23 @@ applink_daemon_build_authorization(ApplinkSite *site, const gchar *secret)
 }
 
 /*
- * Returns a copy of the site's Authorization header value. The keyring is read at most once
- * every APPLINK_CREDENTIAL_CACHE_SECONDS per site, so repeated calls do not each wait for the
- * Secret Service; the cached copy lives in memory that is wiped when it is dropped.
+ * Returns the site's Authorization header value. The keyring is read at most once every
+ * APPLINK_CREDENTIAL_CACHE_SECONDS per site, so repeated calls do not each wait for the
+ * Secret Service; meanwhile the value is kept in a SecretValue, which libsecret allocates in
+ * locked memory that is wiped when it is freed.
  */
-ApplinkSecret *
+SecretValue *
 applink_daemon_get_authorization(ApplinkDaemon *self, ApplinkSite *site, GError **error)
 {
 	g_autoptr(ApplinkSecret) secret = NULL;
-	ApplinkSecret *result = NULL;
+	g_autoptr(ApplinkSecret) header = NULL;
+	SecretValue *result = NULL;
 	gint64 now = g_get_monotonic_time();
 
 	(void)self;
 	g_mutex_lock(&site->lock);
 	if (site->authorization != NULL && now < site->authorization_expiry)
-		result = applink_secret_dup(site->authorization);
+		result = secret_value_ref(site->authorization);
 	g_mutex_unlock(&site->lock);
 	if (result != NULL)
 		return result;
@@ -659,21 +666,29 @@ applink_daemon_get_authorization(ApplinkDaemon *self, ApplinkSite *site, GError 
 				    site->url);
 		return NULL;
 	}
+	header = applink_daemon_build_authorization(site, secret);
 	g_mutex_lock(&site->lock);
-	applink_secret_free(site->authorization);
-	site->authorization = applink_daemon_build_authorization(site, secret);
+	g_clear_pointer(&site->authorization, secret_value_unref);
+	site->authorization = secret_value_new(header, -1, "text/plain");
 	site->authorization_expiry = now + (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
-	result = applink_secret_dup(site->authorization);
+	result = secret_value_ref(site->authorization);
 	g_mutex_unlock(&site->lock);
 	return result;
 }
 
-void
-applink_daemon_forget_authorization(ApplinkSite *site)
+/* Drops every cached Jira credential, so the next call reads the keyring again. */
+static void
+applink_daemon_forget_credentials(ApplinkDaemon *self)
 {
-	g_mutex_lock(&site->lock);
-	g_clear_pointer(&site->authorization, applink_secret_free);
-	g_mutex_unlock(&site->lock);
+	g_autoptr(GPtrArray) sites = applink_daemon_list_sites(self);
+
+	for (guint i = 0; i < sites->len; i++) {
+		ApplinkSite *site = g_ptr_array_index(sites, i);
+
+		g_mutex_lock(&site->lock);
+		g_clear_pointer(&site->authorization, secret_value_unref);
+		g_mutex_unlock(&site->lock);
+	}
 }
 
 /* Returns the lock that serialises changes to one link's outgoing authentication. */

@@ -104,7 +104,7 @@ applink_links_probe_url(ApplinkCall *call, GError **error)
 				      g_variant_new_string(url->rewritten_from));
 	if (site_id != NULL) {
 		g_autoptr(ApplinkSite) site = applink_daemon_lookup_site(call->daemon, site_id, error);
-		g_autoptr(ApplinkSecret) authorization = NULL;
+		g_autoptr(SecretValue) authorization = NULL;
 		g_auto(ApplinkJiraUrlCheck) check = {0};
 		ApplinkJira jira = {0};
 
@@ -341,7 +341,7 @@ applink_links_create(ApplinkCall *call, GError **error)
 	const gchar *site_id;
 	g_auto(ApplinkLinkRequest) request = {0};
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	ApplinkJira jira = {0};
 	GVariant *result;
 
@@ -361,7 +361,7 @@ applink_links_list(ApplinkCall *call, GError **error)
 {
 	const gchar *site_id;
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(GPtrArray) links = NULL;
 	ApplinkJira jira = {0};
 	GVariantBuilder builder;
@@ -395,7 +395,7 @@ static ApplinkJiraLink *
 applink_links_open(ApplinkCall *call,
 		   ApplinkSite **site,
 		   ApplinkJira *jira,
-		   ApplinkSecret **authorization,
+		   SecretValue **authorization,
 		   GError **error)
 {
 	const gchar *site_id;
@@ -415,7 +415,7 @@ GVariant *
 applink_links_get(ApplinkCall *call, GError **error)
 {
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	ApplinkJira jira = {0};
 	GVariant *result;
@@ -431,7 +431,7 @@ GVariant *
 applink_links_update(ApplinkCall *call, GError **error)
 {
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	g_autoptr(GVariant) changes = g_variant_get_child_value(call->parameters, 2);
 	g_autofree gchar *name = NULL;
@@ -488,7 +488,7 @@ GVariant *
 applink_links_delete(ApplinkCall *call, GError **error)
 {
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	ApplinkJira jira = {0};
 	GMutex *lock;

@@ -398,7 +398,7 @@ static ApplinkJiraLink *
 applink_outgoing_auth_open(ApplinkCall *call,
 			   ApplinkSite **site,
 			   ApplinkJira *jira,
-			   ApplinkSecret **authorization,
+			   SecretValue **authorization,
 			   GError **error)
 {
 	const gchar *site_id;
@@ -466,7 +466,7 @@ applink_outgoing_auth_set(ApplinkCall *call, GError **error)
 {
 	g_auto(ApplinkAuthRequest) request = {0};
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	ApplinkJira jira = {0};
 	GVariant *result;
@@ -509,7 +509,7 @@ GVariant *
 applink_outgoing_auth_get(ApplinkCall *call, GError **error)
 {
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	g_autoptr(ApplinkSalesforceSecret) stored = NULL;
 	g_autoptr(GError) keyring_error = NULL;
@@ -546,7 +546,7 @@ GVariant *
 applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 {
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	g_autoptr(ApplinkSalesforceSecret) stored = NULL;
 	g_autoptr(ApplinkSalesforceLogin) login = NULL;
@@ -616,7 +616,7 @@ GVariant *
 applink_outgoing_auth_clear(ApplinkCall *call, GError **error)
 {
 	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(ApplinkSecret) authorization = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(ApplinkJiraLink) link = NULL;
 	g_autoptr(GVariant) status = NULL;
 	ApplinkJira jira = {0};

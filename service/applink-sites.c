@@ -236,7 +236,7 @@ applink_sites_add(ApplinkCall *call, GError **error)
 		return NULL;
 	if (!applink_sites_save(site, error))
 		return NULL;
-	site->authorization = g_steal_pointer(&authorization);
+	site->authorization = secret_value_new(authorization, -1, "text/plain");
 	site->authorization_expiry = g_get_monotonic_time() +
 				     (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
 	applink_daemon_put_site(call->daemon, site);
@@ -309,7 +309,7 @@ gboolean
 applink_site_open_jira(ApplinkCall *call,
 		       ApplinkSite *site,
 		       ApplinkJira *jira,
-		       ApplinkSecret **authorization,
+		       SecretValue **authorization,
 		       GError **error)
 {
 	*authorization = applink_daemon_get_authorization(call->daemon, site, error);
@@ -318,7 +318,7 @@ applink_site_open_jira(ApplinkCall *call,
 	jira->http = site->http;
 	jira->site = site->id;
 	jira->base_url = site->url;
-	jira->authorization = *authorization;
+	jira->authorization = secret_value_get_text(*authorization);
 	jira->cancellable = call->cancellable;
 	return TRUE;
 }
