@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "applink-error.h"
+#include "applink-json.h"
 
 void
 applink_jira_link_free(ApplinkJiraLink *link)
@@ -76,6 +77,15 @@ applink_jira_get_string(JsonObject *object,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_JIRA,
 			    "the member '%s' in the reply to %s is not a string",
+			    member,
+			    request);
+		return FALSE;
+	}
+	if (!g_utf8_validate(json_node_get_string(node), -1, NULL)) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_JIRA,
+			    "the member '%s' in the reply to %s is not valid UTF-8",
 			    member,
 			    request);
 		return FALSE;
@@ -162,8 +172,18 @@ applink_jira_parse_json(const gchar *data,
 			    request);
 		return NULL;
 	}
+	if (!applink_json_depth_is_acceptable(data, length)) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_JIRA,
+			    "the reply to %s nests deeper than %d levels and was not read",
+			    request,
+			    APPLINK_JSON_MAX_DEPTH);
+		return NULL;
+	}
 	if (!g_utf8_validate(data, (gssize)length, NULL) ||
-	    !json_parser_load_from_data(parser, data, (gssize)length, &error_local)) {
+	    !json_parser_load_from_data(parser, data, (gssize)length, &error_local) ||
+	    json_parser_get_root(parser) == NULL) {
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_JIRA,
@@ -265,6 +285,20 @@ applink_jira_parse_created_id(JsonNode *node, const gchar *request, GError **err
 	return g_strdup(slash + 1);
 }
 
+/* Returns TRUE when @data has no control characters but line breaks and tabs, so it can be
+ * quoted in a message. */
+static gboolean
+applink_jira_text_is_printable(const gchar *data, gsize length)
+{
+	for (gsize i = 0; i < length; i++) {
+		guchar c = (guchar)data[i];
+
+		if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f)
+			return FALSE;
+	}
+	return TRUE;
+}
+
 /* Returns Jira's error text from either error shape, or NULL: {"status-code", "message"},
  * {"status", "message": [...]}, {"errorMessages": [...]}, or a short plain-text body. */
 gchar *
@@ -276,12 +310,16 @@ applink_jira_parse_error_message(const gchar *data, gsize length)
 
 	if (data == NULL || length == 0 || !g_utf8_validate(data, (gssize)length, NULL))
 		return NULL;
-	if (!json_parser_load_from_data(parser, data, (gssize)length, NULL)) {
+	if (!applink_jira_text_is_printable(data, length))
+		return NULL;
+	if (!applink_json_depth_is_acceptable(data, length) ||
+	    !json_parser_load_from_data(parser, data, (gssize)length, NULL)) {
 		if (length < 200 && !applink_jira_looks_like_html(data, length))
 			return g_strstrip(g_strndup(data, length));
 		return NULL;
 	}
-	if (!JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
+	if (json_parser_get_root(parser) == NULL ||
+	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
 		return NULL;
 	object = json_node_get_object(json_parser_get_root(parser));
 	message = json_object_get_member(object, "message");
@@ -290,7 +328,9 @@ applink_jira_parse_error_message(const gchar *data, gsize length)
 	if (message == NULL)
 		return NULL;
 	if (JSON_NODE_HOLDS_VALUE(message) && json_node_get_value_type(message) == G_TYPE_STRING)
-		return g_strdup(json_node_get_string(message));
+		return g_utf8_validate(json_node_get_string(message), -1, NULL)
+			   ? g_strdup(json_node_get_string(message))
+			   : NULL;
 	if (JSON_NODE_HOLDS_ARRAY(message)) {
 		JsonArray *array = json_node_get_array(message);
 		GString *text = g_string_new(NULL);
@@ -299,7 +339,8 @@ applink_jira_parse_error_message(const gchar *data, gsize length)
 			JsonNode *item = json_array_get_element(array, i);
 
 			if (!JSON_NODE_HOLDS_VALUE(item) ||
-			    json_node_get_value_type(item) != G_TYPE_STRING)
+			    json_node_get_value_type(item) != G_TYPE_STRING ||
+			    !g_utf8_validate(json_node_get_string(item), -1, NULL))
 				continue;
 			if (text->len > 0)
 				g_string_append(text, "; ");
@@ -389,12 +430,15 @@ applink_jira_parse_providers(JsonNode *node,
 		config = json_object_get_member(provider, "config");
 		if (config == NULL || !JSON_NODE_HOLDS_OBJECT(config))
 			continue;
-		if (username != NULL &&
-		    !applink_jira_get_string(json_node_get_object(config), "username", FALSE, username, request, error))
-			return FALSE;
+		if (username != NULL) {
+			g_clear_pointer(username, g_free);
+			if (!applink_jira_get_string(json_node_get_object(config), "username", FALSE, username, request, error))
+				return FALSE;
+		}
 		if (password != NULL) {
 			g_autofree gchar *text = NULL;
 
+			g_clear_pointer(password, applink_secret_free);
 			if (!applink_jira_get_string(json_node_get_object(config), "password", FALSE, &text, request, error))
 				return FALSE;
 			*password = applink_secret_dup(text);

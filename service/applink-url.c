@@ -113,6 +113,30 @@ applink_url_check_text(const gchar *input, const gchar *what, GError **error)
 	return TRUE;
 }
 
+/* Returns TRUE for a DNS name of letters, digits, hyphens and dots with no empty label, or
+ * an IP address literal. */
+static gboolean
+applink_url_host_is_valid(const gchar *host)
+{
+	gsize label_length = 0;
+
+	if (g_hostname_is_ip_address(host))
+		return TRUE;
+	for (const gchar *p = host; *p != '\0'; p++) {
+		if (*p == '.') {
+			if (label_length == 0)
+				return FALSE;
+			label_length = 0;
+		} else if (g_ascii_isalnum(*p) || *p == '-') {
+			if (++label_length > 63)
+				return FALSE;
+		} else {
+			return FALSE;
+		}
+	}
+	return label_length > 0 && strlen(host) <= 253;
+}
+
 /* Parses @input (a scheme is added when missing) and checks scheme and host. */
 static GUri *
 applink_url_parse_common(const gchar *input, const gchar *what, GError **error)
@@ -140,7 +164,8 @@ applink_url_parse_common(const gchar *input, const gchar *what, GError **error)
 		return NULL;
 	}
 	with_scheme = strstr(text, "://") != NULL ? g_strdup(text) : g_strconcat("https://", text, NULL);
-	uri = g_uri_parse(with_scheme, G_URI_FLAGS_NONE, &error_local);
+	/* Parsed encoded, so that %2F or %3F in a host or path never turns into a separator. */
+	uri = g_uri_parse(with_scheme, G_URI_FLAGS_ENCODED, &error_local);
 	if (uri == NULL) {
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -152,6 +177,17 @@ applink_url_parse_common(const gchar *input, const gchar *what, GError **error)
 		return NULL;
 	}
 	scheme = g_uri_get_scheme(uri);
+	if (g_uri_get_host(uri) != NULL && g_uri_get_host(uri)[0] != '\0' &&
+	    !applink_url_host_is_valid(g_uri_get_host(uri))) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_INVALID_URL,
+			    "the %s '%s' has an invalid host name: use letters, digits, dots and "
+			    "hyphens, or an IP address",
+			    what,
+			    text);
+		return NULL;
+	}
 	if (g_uri_get_host(uri) == NULL || g_uri_get_host(uri)[0] == '\0') {
 		g_set_error(error,
 			    APPLINK_ERROR,

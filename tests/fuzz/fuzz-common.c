@@ -8,8 +8,8 @@
 
 /*
  * Writes a warning or worse to stderr and aborts. GLib's default writer stops a fatal message
- * with a breakpoint trap, which libFuzzer does not catch, so libFuzzer would save no input. It
- * catches abort().
+ * with a breakpoint trap, which libFuzzer does not catch, so it would save no input. libFuzzer
+ * does catch abort().
  */
 static GLogWriterOutput
 fuzz_log_writer(GLogLevelFlags log_level,

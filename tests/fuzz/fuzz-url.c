@@ -2,7 +2,8 @@
 /*
  * Fuzzes the rules for pasted URLs. The input is one URL as text. Besides memory errors, a
  * finding is a result that the same rules reject or change when it is given back to them,
- * because the daemon stores the normalised URL and later parses it again.
+ * because the daemon stores the normalised URL, then parses it again or builds request URLs on
+ * it.
  */
 #include <string.h>
 

@@ -64,6 +64,11 @@ static const SalesforceCase salesforce_cases[] = {
     {"https://ap1.salesforce.com/\x01", NULL, NULL, NULL, NULL},
     {"https://\xff\xfe.salesforce.com", NULL, NULL, NULL, NULL},
     {"https:///path", NULL, NULL, NULL, NULL},
+    {"https://evil.example%2F.salesforce.com", NULL, NULL, NULL, NULL},
+    {"https://evil.example%23.salesforce.com", NULL, NULL, NULL, NULL},
+    {"https://h@c!lou@.my.force.com", NULL, NULL, NULL, NULL},
+    {"https://acme..my.salesforce.com", NULL, NULL, NULL, NULL},
+    {"https://acme_x.my.salesforce.com", NULL, NULL, NULL, NULL},
 };
 
 static void
@@ -140,6 +145,9 @@ static const JiraCase jira_cases[] = {
     {"jira.example.com", "https://jira.example.com"},
     {"http://127.0.0.1:8080", "http://127.0.0.1:8080"},
     {"http://localhost:2990/jira", "http://localhost:2990/jira"},
+    {"https://jira.example.com/jira%3Fos_authType=none", "https://jira.example.com/jira%3Fos_authType=none"},
+    {"https://jira.example.com/a%0Ab", "https://jira.example.com/a%0Ab"},
+    {"https://jira%2Fexample.com", NULL},
     {"http://jira.example.com", NULL},
     {"https://admin:pw@jira.example.com", NULL},
     {"file:///etc/passwd", NULL},

@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* The deepest nesting of arrays and objects accepted in a reply. json-glib parses
+ * recursively, so a deeply nested body could otherwise overflow the stack. */
+#define APPLINK_JSON_MAX_DEPTH 64
+
+gboolean
+applink_json_depth_is_acceptable(const gchar *data, gsize length);
+
+G_END_DECLS
