@@ -83,7 +83,9 @@ applink_http_accept_certificate_cb(SoupMessage *msg,
 	g_autoptr(GSocketConnectable) identity = NULL;
 	GTlsCertificateFlags flags;
 
-	if (self->extra_ca == NULL || errors != G_TLS_CERTIFICATE_UNKNOWN_CA)
+	/* The system store's verdict in @errors is replaced by the site CA's own. */
+	(void)errors;
+	if (self->extra_ca == NULL)
 		return FALSE;
 	identity = g_network_address_new(g_uri_get_host(soup_message_get_uri(msg)), 0);
 	flags = g_tls_database_verify_chain(self->extra_ca,
@@ -94,6 +96,10 @@ applink_http_accept_certificate_cb(SoupMessage *msg,
 					    G_TLS_DATABASE_VERIFY_NONE,
 					    NULL,
 					    NULL);
+	if (flags != 0)
+		g_object_set_data(G_OBJECT(msg),
+				  "applink-site-ca-flags",
+				  GUINT_TO_POINTER((guint)flags + 1));
 	return flags == 0;
 }
 
@@ -169,6 +175,11 @@ applink_http_convert_error(SoupMessage *msg, const GError *error)
 	gint port = g_uri_get_port(uri);
 	g_autofree gchar *where = port > 0 ? g_strdup_printf("%s:%d", host, port) : g_strdup(host);
 	GTlsCertificateFlags tls_flags = soup_message_get_tls_peer_certificate_errors(msg);
+	gpointer site_verdict = g_object_get_data(G_OBJECT(msg), "applink-site-ca-flags");
+
+	/* With a site CA, what that CA found is the problem, not the system store's verdict. */
+	if (site_verdict != NULL)
+		tls_flags = (GTlsCertificateFlags)(GPOINTER_TO_UINT(site_verdict) - 1);
 
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return g_error_new(APPLINK_ERROR,
@@ -206,7 +217,9 @@ applink_http_convert_error(SoupMessage *msg, const GError *error)
 	if (error->domain == G_IO_ERROR && error->code == G_IO_ERROR_MESSAGE_TOO_LARGE)
 		return g_error_new(APPLINK_ERROR,
 				   APPLINK_ERROR_JIRA,
-				   "the reply from %s is larger than %d MiB and was not read",
+				   "the reply to %s %s from %s is larger than %d MiB and was not read",
+				   soup_message_get_method(msg),
+				   g_uri_get_path(uri),
 				   where,
 				   APPLINK_HTTP_MAX_BODY / (1024 * 1024));
 	return g_error_new(APPLINK_ERROR,
@@ -346,6 +359,25 @@ applink_http_network_event_cb(SoupMessage *msg,
 		g_atomic_int_inc(&self->connections_opened);
 }
 
+/* Adds the proxy to an Unreachable message when the system sends @msg through one, since the
+ * proxy may be what could not be reached. Runs in the worker, as proxy lookups may block. */
+static void
+applink_http_name_proxy(SoupMessage *msg, GError *error)
+{
+	g_autofree gchar *uri = g_uri_to_string(soup_message_get_uri(msg));
+	g_auto(GStrv) proxies = g_proxy_resolver_lookup(g_proxy_resolver_get_default(), uri, NULL, NULL);
+	gchar *message;
+
+	if (proxies == NULL || proxies[0] == NULL || g_str_equal(proxies[0], "direct://"))
+		return;
+	message = g_strdup_printf("%s (the request went through the proxy %s from the system "
+				  "proxy settings: check that proxy, or exempt the host with no_proxy)",
+				  error->message,
+				  proxies[0]);
+	g_free(error->message);
+	error->message = message;
+}
+
 GBytes *
 applink_http_send(ApplinkHttp *self, SoupMessage *msg, GCancellable *cancellable, GError **error)
 {
@@ -382,6 +414,8 @@ applink_http_send(ApplinkHttp *self, SoupMessage *msg, GCancellable *cancellable
 	g_mutex_clear(&request.mutex);
 	g_cond_clear(&request.cond);
 	if (request.error != NULL) {
+		if (g_error_matches(request.error, APPLINK_ERROR, APPLINK_ERROR_UNREACHABLE))
+			applink_http_name_proxy(msg, request.error);
 		g_propagate_error(error, request.error);
 		return NULL;
 	}

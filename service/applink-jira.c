@@ -658,14 +658,19 @@ applink_jira_set_status_error(const ApplinkJira *jira, ApplinkJiraReply *reply, 
 			    jira->base_url,
 			    reply->request);
 	} else if (reply->status == 401 && message != NULL && strstr(message, "WebSudo") != NULL) {
+		gboolean token = g_str_has_prefix(jira->authorization, "Bearer ");
+
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_JIRA_WEBSUDO_REQUIRED,
 			    "Jira at %s requires a secure administrator session (WebSudo) for %s; "
-			    "add the site with a personal access token or with Basic credentials "
-			    "(--user), which skip WebSudo, or disable WebSudo in Jira",
+			    "%s, or disable WebSudo in Jira (jira.websudo.is.disabled)",
 			    jira->base_url,
-			    reply->request);
+			    reply->request,
+			    token ? "this Jira does not exempt personal access tokens, so add the site "
+				    "with Basic credentials (--user), which skip WebSudo"
+				  : "Basic credentials normally skip WebSudo, so a proxy may be dropping "
+				    "the Authorization header");
 	} else if (reply->status == 401 || reply->status == 403) {
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -812,6 +817,27 @@ applink_jira_list_links(const ApplinkJira *jira, GError **error)
 	return applink_jira_parse_links(node, "GET /rest/applinks/1.0/applicationlink", error);
 }
 
+/*
+ * Returns TRUE for the 500 that applinks gives for an unknown link id: a NullPointerException
+ * (or IllegalArgumentException on make-primary), often with no message at all. Other server
+ * errors stay JiraError, so a broken Jira is not reported as a missing link.
+ */
+static gboolean
+applink_jira_is_unknown_id_error(ApplinkJiraReply *reply)
+{
+	gsize length = 0;
+	const gchar *data = applink_jira_reply_data(reply, &length);
+	g_autofree gchar *message = NULL;
+
+	if (reply->status != 500)
+		return FALSE;
+	message = applink_jira_parse_error_message(data, length);
+	return message == NULL || g_str_equal(message, "null") ||
+	       strstr(message, "NullPointerException") != NULL ||
+	       strstr(message, "IllegalArgumentException") != NULL ||
+	       (length > 0 && g_strstr_len(data, (gssize)length, "NullPointerException") != NULL);
+}
+
 static void
 applink_jira_set_link_not_found(const ApplinkJira *jira, const gchar *id, GError **error)
 {
@@ -853,7 +879,7 @@ applink_jira_get_link(const ApplinkJira *jira, const gchar *id, GError **error)
 		return NULL;
 
 	/* Applinks answers an unknown id with a 500 from a null pointer, not a 404. */
-	if (reply->status == 404 || reply->status == 500) {
+	if (reply->status == 404 || applink_jira_is_unknown_id_error(reply)) {
 		applink_jira_set_link_not_found(jira, id, error);
 		return NULL;
 	}
@@ -1106,7 +1132,7 @@ applink_jira_make_primary(const ApplinkJira *jira, const gchar *id, GError **err
 
 	if (reply == NULL)
 		return FALSE;
-	if (reply->status == 404 || reply->status == 500) {
+	if (reply->status == 404 || applink_jira_is_unknown_id_error(reply)) {
 		applink_jira_set_link_not_found(jira, id, error);
 		return FALSE;
 	}

@@ -224,6 +224,13 @@ def validate_stage(key, value):
     return value
 
 
+def validate_hang_stage(key, value):
+    if value not in ("before-handling", "after-handling"):
+        raise ConfigError(f"{key}: stage must be \"before-handling\" or \"after-handling\", "
+                          f"got {json.dumps(value)}")
+    return value
+
+
 def validate_byte_count(key, value):
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ConfigError(f"{key}: bytes must be a whole number, got {json.dumps(value)}")
@@ -254,7 +261,7 @@ COMMON_RULE_FIELDS = {
 }
 RULE_FIELDS = {
     "delay": {"seconds": validate_seconds},
-    "hang": {},
+    "hang": {"stage": validate_hang_stage},
     "close": {"stage": validate_stage},
     "status": {
         "status": validate_status_code,
@@ -323,6 +330,7 @@ CONFIG_DEFAULTS = {
     "captcha-after": None,
     "captcha-status": 403,
     "not-admin": False,
+    "revoked-token-users": [],
     "redirect": {},
     "unknown-hosts": [],
     "extra-providers": {},
@@ -339,6 +347,7 @@ CONFIG_VALIDATORS = {
     "captcha-after": validate_threshold,
     "captcha-status": validate_captcha_status,
     "not-admin": validate_not_admin,
+    "revoked-token-users": validate_names,
     "redirect": validate_redirect_map,
     "unknown-hosts": validate_hosts,
     "extra-providers": validate_provider_map,
@@ -684,9 +693,10 @@ class JiraDouble:
             return self.no_route_reply(request, allowed_methods)
         try:
             self.check_guards(route, request)
-            return self.route_handlers[route.name](request, match)
+            reply = self.route_handlers[route.name](request, match)
         except HttpError as error:
             return error.reply
+        return self.hang_after_handling(request, reply)
 
     def no_route_reply(self, request, allowed_methods):
         if allowed_methods:
@@ -698,11 +708,16 @@ class JiraDouble:
 
     # -- faults ------------------------------------------------------------
 
-    def take_rule(self, kind, request):
-        """Return a copy of the first active rule of `kind` that matches, using up one of its count."""
+    def take_rule(self, kind, request, accept=None):
+        """Return a copy of the first active rule of `kind` that matches, using up one of its count.
+
+        `accept`, when given, is a predicate that a rule must also pass.
+        """
         with self.lock:
             for rule in self.config[kind]:
                 if not request.path.startswith(rule["path"]):
+                    continue
+                if accept is not None and not accept(rule):
                     continue
                 if rule["method"] and rule["method"] != request.method:
                     continue
@@ -714,7 +729,7 @@ class JiraDouble:
         return None
 
     def transport_fault(self, request):
-        if self.take_rule("hang", request) is not None:
+        if self.take_rule("hang", request, lambda rule: rule.get("stage") != "after-handling") is not None:
             reply = Reply(0)
             reply.action = "hang"
             return reply
@@ -724,6 +739,16 @@ class JiraDouble:
             reply.action = "close-before-reply" if rule.get("stage") == "before-reply" else "close-mid-body"
             return reply
         return None
+
+    def hang_after_handling(self, request, reply):
+        """Hold the successful reply of a request that has taken effect, if a hang rule says so."""
+        if reply.status >= 400:
+            return reply
+        if self.take_rule("hang", request, lambda rule: rule.get("stage") == "after-handling") is None:
+            return reply
+        held = Reply(0)
+        held.action = "hang"
+        return held
 
     def body_fault(self, request, route):
         """Return the reply of a status, html, empty, huge or wrong-shape fault, if one matches."""
@@ -782,6 +807,10 @@ class JiraDouble:
             name = self.tokens.get(token)
             user = self.users.get(name) if name else None
             if user is None:
+                return not_authenticated_reply()
+            # NOTE: this assumes Jira rejects an expired or revoked personal access token with
+            # the same 401 as an unknown one. No live server was checked.
+            if user.name in self.config["revoked-token-users"]:
                 return not_authenticated_reply()
             request.identity = Identity(user.name, self.is_admin(user), authenticated=True)
         return None

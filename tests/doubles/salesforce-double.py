@@ -114,6 +114,7 @@ DEFAULT_CONFIG = {
     "sandbox": False,
     "soap-disabled": False,
     "faultcode-prefix": True,
+    "fault-detail": True,
     "oauth-blocked": False,
     "oauth-error": None,
     "oauth-non-json": False,
@@ -309,6 +310,7 @@ CONFIG_VALIDATORS = {
     "sandbox": (is_bool, "true or false"),
     "soap-disabled": (is_bool, "true or false"),
     "faultcode-prefix": (is_faultcode_prefix, 'true, false or "alternate"'),
+    "fault-detail": (is_bool, "true or false"),
     "oauth-blocked": (is_bool, "true or false"),
     "oauth-error": (is_oauth_error,
                     'null or {"error": str, "error_description": str[, "status": int]}'),
@@ -536,14 +538,20 @@ def soap_fault_envelope(endpoint, faultcode, faultstring, detail=""):
     )
 
 
-def login_fault_reply(endpoint, code, message, prefixed):
-    """Build the HTTP 500 SOAP fault with a LoginFault detail for an exception code."""
-    detail = (
-        '<detail><sf:LoginFault xsi:type="sf:LoginFault">'
-        f'<sf:exceptionCode>{xml_escape(code)}</sf:exceptionCode>'
-        f'<sf:exceptionMessage>{xml_escape(message)}</sf:exceptionMessage>'
-        '</sf:LoginFault></detail>'
-    )
+def login_fault_reply(endpoint, code, message, prefixed, with_detail=True):
+    """Build the HTTP 500 SOAP fault for an exception code.
+
+    With with_detail false the LoginFault detail is left out, so that the
+    faultcode is the only place that names the code.
+    """
+    detail = ""
+    if with_detail:
+        detail = (
+            '<detail><sf:LoginFault xsi:type="sf:LoginFault">'
+            f'<sf:exceptionCode>{xml_escape(code)}</sf:exceptionCode>'
+            f'<sf:exceptionMessage>{xml_escape(message)}</sf:exceptionMessage>'
+            '</sf:LoginFault></detail>'
+        )
     faultcode = f"sf:{code}" if prefixed else code
     return xml_reply(500, soap_fault_envelope(endpoint, faultcode, f"{code}: {message}", detail))
 
@@ -883,30 +891,31 @@ class DoubleHandler(BaseHTTPRequestHandler):
         record.update(describe_credentials(user, password))
 
         prefixed = self.state.use_prefixed_faultcode(config["faultcode-prefix"])
+
+        def fault_reply(code, message):
+            return login_fault_reply(endpoint, code, message, prefixed, config["fault-detail"])
+
         version = parse_api_version(endpoint.version_text)
         if version is None or version < OLDEST_SOAP_VERSION:
-            return login_fault_reply(endpoint, "UNSUPPORTED_API_VERSION",
-                                     "Invalid Api version specified on URL", prefixed)
+            return fault_reply("UNSUPPORTED_API_VERSION", "Invalid Api version specified on URL")
         if version >= FIRST_VERSION_WITHOUT_LOGIN:
             message = (f"The SOAP Login operation is not available in the API version "
                        f"specified ({endpoint.version_text}). Refer to the documentation "
                        "for supported versions.")
-            return login_fault_reply(endpoint, "INVALID_OPERATION", message, prefixed)
+            return fault_reply("INVALID_OPERATION", message)
         if client_error is not None:
             return client_fault_reply(endpoint, str(client_error))
         if config["soap-disabled"]:
-            return login_fault_reply(endpoint, "INVALID_OPERATION", SOAP_DISABLED_MESSAGE,
-                                     prefixed)
+            return fault_reply("INVALID_OPERATION", SOAP_DISABLED_MESSAGE)
 
         outcome = check_password(user, password, config["trusted-network"])
         if outcome == "token-missing":
-            return login_fault_reply(endpoint, "LOGIN_MUST_USE_SECURITY_TOKEN",
-                                     MUST_USE_TOKEN_MESSAGE, prefixed)
+            return fault_reply("LOGIN_MUST_USE_SECURITY_TOKEN", MUST_USE_TOKEN_MESSAGE)
         if outcome != "ok":
-            return login_fault_reply(endpoint, "INVALID_LOGIN", INVALID_LOGIN_MESSAGE, prefixed)
+            return fault_reply("INVALID_LOGIN", INVALID_LOGIN_MESSAGE)
         fault = user_mode_fault(user.mode)
         if fault is not None:
-            return login_fault_reply(endpoint, fault[0], fault[1], prefixed)
+            return fault_reply(fault[0], fault[1])
         instance_base = config["instance-url"] or self.base_url()
         return login_success_reply(endpoint, user, instance_base, config["sandbox"])
 
