@@ -95,7 +95,7 @@ void
 applink_daemon_remove_site(ApplinkDaemon *self, const gchar *id);
 
 ApplinkHttp *
-applink_daemon_create_http(ApplinkDaemon *self, const gchar *ca_file, GError **error);
+applink_daemon_create_http(ApplinkDaemon *self, gboolean for_site, const gchar *ca_file, GError **error);
 
 ApplinkHttp *
 applink_daemon_get_salesforce_http(ApplinkDaemon *self, const gchar *login_url, GError **error);

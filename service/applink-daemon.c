@@ -462,7 +462,7 @@ applink_daemon_load_site(ApplinkDaemon *self, const gchar *id, GError **error)
 	}
 	if (site->link_type == NULL)
 		site->link_type = g_strdup("salesforce");
-	site->http = applink_http_new(self->http_timeout, site->ca_file, error);
+	site->http = applink_http_new(self->http_timeout, TRUE, site->ca_file, error);
 	if (site->http == NULL)
 		return NULL;
 	return g_steal_pointer(&site);
@@ -550,6 +550,7 @@ applink_daemon_remove_site(ApplinkDaemon *self, const gchar *id)
 
 typedef struct {
 	ApplinkDaemon *daemon;
+	gboolean for_site;
 	const gchar *ca_file;
 	ApplinkHttp *http;
 	GError *error;
@@ -565,6 +566,7 @@ applink_daemon_create_http_cb(gpointer user_data)
 
 	g_mutex_lock(&creation->mutex);
 	creation->http = applink_http_new(creation->daemon->http_timeout,
+					  creation->for_site,
 					  creation->ca_file,
 					  &creation->error);
 	creation->done = TRUE;
@@ -574,9 +576,9 @@ applink_daemon_create_http_cb(gpointer user_data)
 }
 
 ApplinkHttp *
-applink_daemon_create_http(ApplinkDaemon *self, const gchar *ca_file, GError **error)
+applink_daemon_create_http(ApplinkDaemon *self, gboolean for_site, const gchar *ca_file, GError **error)
 {
-	ApplinkHttpCreation creation = {.daemon = self, .ca_file = ca_file};
+	ApplinkHttpCreation creation = {.daemon = self, .for_site = for_site, .ca_file = ca_file};
 
 	g_mutex_init(&creation.mutex);
 	g_cond_init(&creation.cond);
@@ -606,7 +608,7 @@ applink_daemon_get_salesforce_http(ApplinkDaemon *self, const gchar *login_url, 
 	if (http != NULL)
 		return http;
 
-	http = applink_daemon_create_http(self, NULL, error);
+	http = applink_daemon_create_http(self, FALSE, NULL, error);
 	if (http == NULL)
 		return NULL;
 	g_mutex_lock(&self->lock);

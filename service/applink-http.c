@@ -10,6 +10,7 @@ struct _ApplinkHttp {
 	SoupSession *session;
 	GMainContext *context;
 	GTlsDatabase *extra_ca; /* the site's --ca-file, trusted beside the system store */
+	gboolean site_client;   /* a Jira site's client, which --ca-file can configure */
 	guint connections_opened; /* atomic */
 };
 
@@ -104,7 +105,7 @@ applink_http_accept_certificate_cb(SoupMessage *msg,
 }
 
 ApplinkHttp *
-applink_http_new(guint timeout_seconds, const gchar *ca_file, GError **error)
+applink_http_new(guint timeout_seconds, gboolean for_site, const gchar *ca_file, GError **error)
 {
 	g_autoptr(ApplinkHttp) self = g_object_new(APPLINK_TYPE_HTTP, NULL);
 	g_autofree gchar *user_agent = g_strdup_printf("applink/%s", APPLINK_VERSION);
@@ -122,6 +123,7 @@ applink_http_new(guint timeout_seconds, const gchar *ca_file, GError **error)
 	if (ca_file != NULL && ca_file[0] != '\0' &&
 	    !applink_http_load_ca_file(self, ca_file, error))
 		return NULL;
+	self->site_client = for_site;
 	return g_steal_pointer(&self);
 }
 
@@ -134,15 +136,19 @@ applink_http_get_connections_opened(ApplinkHttp *self)
 
 /* Describes every problem set in @flags, e.g. "it has expired (...); it was issued for ...". */
 static gchar *
-applink_http_describe_tls_flags(GTlsCertificateFlags flags)
+applink_http_describe_tls_flags(GTlsCertificateFlags flags, gboolean site_client)
 {
 	const struct {
 		GTlsCertificateFlags flag;
 		const gchar *text;
 	} problems[] = {
 	    {G_TLS_CERTIFICATE_UNKNOWN_CA,
-	     "it is signed by an unknown certificate authority (trust the CA with --ca-file, or "
-	     "install it in the system store)"},
+	     site_client ? "it is signed by an unknown certificate authority (trust the CA for this "
+			   "site with 'applinkctl site add --ca-file', or install it in the system "
+			   "store)"
+			 : "it is signed by an unknown certificate authority (install the CA in the "
+			   "system store with update-ca-certificates, or check for a proxy that "
+			   "intercepts TLS)"},
 	    {G_TLS_CERTIFICATE_BAD_IDENTITY,
 	     "it was issued for another host name (use the host name the certificate names)"},
 	    {G_TLS_CERTIFICATE_EXPIRED, "it has expired (renew the server's certificate)"},
@@ -168,7 +174,7 @@ applink_http_describe_tls_flags(GTlsCertificateFlags flags)
 
 /* Turns a libsoup or GIO transport error into an APPLINK_ERROR that names the host. */
 static GError *
-applink_http_convert_error(SoupMessage *msg, const GError *error)
+applink_http_convert_error(ApplinkHttp *self, SoupMessage *msg, const GError *error)
 {
 	GUri *uri = soup_message_get_uri(msg);
 	const gchar *host = g_uri_get_host(uri);
@@ -193,7 +199,7 @@ applink_http_convert_error(SoupMessage *msg, const GError *error)
 				   "applinkd's --timeout",
 				   where);
 	if (error->domain == G_TLS_ERROR || tls_flags != 0) {
-		g_autofree gchar *problems = applink_http_describe_tls_flags(tls_flags);
+		g_autofree gchar *problems = applink_http_describe_tls_flags(tls_flags, self->site_client);
 
 		return g_error_new(APPLINK_ERROR,
 				   APPLINK_ERROR_TLS,
@@ -276,7 +282,7 @@ applink_http_reader_cb(GObject *source, GAsyncResult *result, gpointer user_data
 	if (chunk == NULL) {
 		applink_http_reader_done(
 		    reader,
-		    applink_http_convert_error(reader->request->msg, error));
+		    applink_http_convert_error(reader->request->http, reader->request->msg, error));
 		return;
 	}
 	if (g_bytes_get_size(chunk) == 0) {
@@ -289,7 +295,7 @@ applink_http_reader_cb(GObject *source, GAsyncResult *result, gpointer user_data
 								  "reply too large");
 		applink_http_reader_done(
 		    reader,
-		    applink_http_convert_error(reader->request->msg, too_large));
+		    applink_http_convert_error(reader->request->http, reader->request->msg, too_large));
 		return;
 	}
 	g_byte_array_append(reader->buffer,
@@ -321,7 +327,7 @@ applink_http_send_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 	if (stream == NULL) {
 		applink_http_request_finish(request,
 					    NULL,
-					    applink_http_convert_error(request->msg, error));
+					    applink_http_convert_error(request->http, request->msg, error));
 		return;
 	}
 	reader = g_new0(ApplinkHttpReader, 1);

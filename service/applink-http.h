@@ -19,8 +19,10 @@ G_DECLARE_FINAL_TYPE(ApplinkHttp, applink_http, APPLINK, HTTP, GObject)
  * itself runs on the main context, so connections are pooled in one place, and the worker
  * blocks until the reply has been read.
  */
+/* @for_site is TRUE for a Jira site's client, whose CA file the user can set, so that TLS
+ * errors give the advice that applies. */
 ApplinkHttp *
-applink_http_new(guint timeout_seconds, const gchar *ca_file, GError **error);
+applink_http_new(guint timeout_seconds, gboolean for_site, const gchar *ca_file, GError **error);
 
 /*
  * Sends @msg and reads the whole reply body, at most APPLINK_HTTP_MAX_BODY bytes.

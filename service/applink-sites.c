@@ -166,7 +166,7 @@ applink_sites_new_site(ApplinkCall *call, ApplinkSiteRequest *request, GError **
 	site->username = g_strdup(request->username);
 	site->ca_file = g_strdup(request->ca_file);
 	site->link_type = g_strdup(request->link_type != NULL ? request->link_type : "salesforce");
-	site->http = applink_daemon_create_http(call->daemon, site->ca_file, error);
+	site->http = applink_daemon_create_http(call->daemon, TRUE, site->ca_file, error);
 	if (site->http == NULL)
 		return NULL;
 	return g_steal_pointer(&site);

@@ -1258,7 +1258,7 @@ login_on_thread(const gchar *login_url,
 		GError **error)
 {
 	g_autoptr(GError) http_error = NULL;
-	g_autoptr(ApplinkHttp) http = applink_http_new(10, NULL, &http_error);
+	g_autoptr(ApplinkHttp) http = applink_http_new(10, FALSE, NULL, &http_error);
 	g_autoptr(GMainLoop) loop = g_main_loop_new(NULL, FALSE);
 	LoginCall call = {.http = http, .login_url = login_url, .credentials = credentials};
 	GThread *thread;
