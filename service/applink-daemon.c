@@ -10,7 +10,7 @@
 #include "applink-settings.h"
 #include "applink-url.h"
 
-/* Upper bound of worker threads; further calls wait in the queue. */
+/* The maximum number of worker threads. Further calls wait in the queue. */
 #define APPLINK_MAX_WORKERS 64
 
 struct _ApplinkDaemon {
@@ -179,7 +179,7 @@ typedef struct {
 
 static void applink_daemon_forget_credentials(ApplinkDaemon *self);
 
-/* Unique names are never reused, so a cache is safe; it is emptied when it grows. */
+/* Unique names are never reused, so caching them is safe. The cache is emptied when full. */
 #define APPLINK_MAX_CACHED_CALLERS 256
 
 static gboolean
@@ -637,8 +637,8 @@ applink_daemon_build_authorization(ApplinkSite *site, const gchar *secret)
 /*
  * Returns the site's Authorization header value. The keyring is read at most once every
  * APPLINK_CREDENTIAL_CACHE_SECONDS per site, so repeated calls do not each wait for the
- * Secret Service; meanwhile the value is kept in a SecretValue, which libsecret allocates in
- * locked memory that is wiped when it is freed.
+ * Secret Service. Meanwhile the value is kept in a SecretValue, which libsecret allocates in
+ * locked memory and wipes when it is freed.
  */
 SecretValue *
 applink_daemon_get_authorization(ApplinkDaemon *self, ApplinkSite *site, GError **error)

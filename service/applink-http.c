@@ -195,7 +195,7 @@ applink_http_convert_error(ApplinkHttp *self, SoupMessage *msg, const GError *er
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
 		return g_error_new(APPLINK_ERROR,
 				   APPLINK_ERROR_TIMEOUT,
-				   "%s did not answer in time; check that the server is up, or raise "
+				   "%s did not respond in time; check that the server is up, or raise "
 				   "applinkd's --timeout",
 				   where);
 	if (error->domain == G_TLS_ERROR || tls_flags != 0) {

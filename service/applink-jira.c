@@ -878,7 +878,7 @@ applink_jira_get_link(const ApplinkJira *jira, const gchar *id, GError **error)
 	if (reply == NULL)
 		return NULL;
 
-	/* Applinks answers an unknown id with a 500 from a null pointer, not a 404. */
+	/* Applinks returns a 500 from a null pointer for an unknown id, not a 404. */
 	if (reply->status == 404 || applink_jira_is_unknown_id_error(reply)) {
 		applink_jira_set_link_not_found(jira, id, error);
 		return NULL;
@@ -937,7 +937,7 @@ applink_jira_check_url(const ApplinkJira *jira,
 		return FALSE;
 	data = applink_jira_reply_data(reply, &length);
 
-	/* Applinks 9 answers 409 for an existing link or a link to itself; 3.x answered 404. */
+	/* Applinks 9 returns 409 for an existing link or a link to itself, and 3.x returned 404. */
 	if (reply->status == 409 || reply->status == 404) {
 		check->message = applink_jira_parse_error_message(data, length);
 		check->status = check->message != NULL && strstr(check->message, "itsme") != NULL

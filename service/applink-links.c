@@ -59,7 +59,7 @@ applink_links_to_variant(const ApplinkJira *jira,
 
 static ApplinkJiraLink *applink_links_find_by_url(GPtrArray *links, const gchar *url);
 
-/* Adds the id of the link that Jira says already points at @url. */
+/* Adds the id of the link that, according to Jira, already points at @url. */
 static gboolean
 applink_links_add_existing(const ApplinkJira *jira, const gchar *url, GVariantBuilder *builder, GError **error)
 {
@@ -74,7 +74,7 @@ applink_links_add_existing(const ApplinkJira *jira, const gchar *url, GVariantBu
 	return TRUE;
 }
 
-/* ProbeUrl: classifies a Salesforce URL offline, and asks Jira about it when a site is given. */
+/* ProbeUrl: classifies a Salesforce URL offline, and queries Jira about it when a site is given. */
 GVariant *
 applink_links_probe_url(ApplinkCall *call, GError **error)
 {

@@ -484,7 +484,7 @@ applink_outgoing_auth_set(ApplinkCall *call, GError **error)
 	return result;
 }
 
-/* Returns whether Jira's Basic Access provider holds exactly the stored credential. */
+/* Returns whether Jira's Basic Access provider contains exactly the stored credential. */
 static gboolean
 applink_outgoing_auth_jira_matches(const gchar *jira_username,
 				   const gchar *jira_password,
@@ -501,8 +501,8 @@ applink_outgoing_auth_jira_matches(const gchar *jira_username,
 }
 
 /*
- * GetOutgoingAuth: reads Jira's provider and the keyring item. "in-sync" tells whether Jira
- * holds the stored credential, which is how a call interrupted between the keyring and Jira
+ * GetOutgoingAuth: reads Jira's provider and the keyring item. "in-sync" reports whether
+ * Jira has the stored credential, which is how a call interrupted between the keyring and Jira
  * shows up afterwards.
  */
 GVariant *
@@ -611,7 +611,7 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 }
 
 /* ClearOutgoingAuth: Jira first, then the keyring, so Jira never keeps a credential that
- * applink no longer knows about. */
+ * applink has deleted. */
 GVariant *
 applink_outgoing_auth_clear(ApplinkCall *call, GError **error)
 {
