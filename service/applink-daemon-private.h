@@ -31,10 +31,10 @@ typedef struct {
 	gchar *ca_file;
 	gchar *link_type;
 	ApplinkHttp *http;
-	GMutex lock;              /* guards the cached credential */
-	SecretValue *authorization;   /* cached Authorization header value, in secure memory */
-	gint64 authorization_expiry;  /* monotonic time, microseconds */
-	GMutex create_lock;       /* serialises link creation, so one URL is never linked twice */
+	GMutex lock;		     /* guards the cached credential */
+	SecretValue *authorization;  /* cached Authorization header value, in secure memory */
+	gint64 authorization_expiry; /* monotonic time, microseconds */
+	GMutex create_lock; /* serialises link creation, so one URL is never linked twice */
 } ApplinkSite;
 
 ApplinkSite *
@@ -58,7 +58,7 @@ typedef GVariant *(*ApplinkCallFunc)(ApplinkCall *call, GError **error);
 typedef struct {
 	const gchar *key;
 	const gchar *type; /* a GVariant type string: "s" or "b" */
-	gpointer out;      /* gchar ** for "s" (caller frees), gboolean * for "b" */
+	gpointer out;	   /* gchar ** for "s" (caller frees), gboolean * for "b" */
 	gboolean secret;   /* a string that must be wiped */
 	gboolean *present; /* set to TRUE when the key was given, may be NULL */
 } ApplinkDictKey;
@@ -95,7 +95,10 @@ void
 applink_daemon_remove_site(ApplinkDaemon *self, const gchar *id);
 
 ApplinkHttp *
-applink_daemon_create_http(ApplinkDaemon *self, gboolean for_site, const gchar *ca_file, GError **error);
+applink_daemon_create_http(ApplinkDaemon *self,
+			   gboolean for_site,
+			   const gchar *ca_file,
+			   GError **error);
 
 ApplinkHttp *
 applink_daemon_get_salesforce_http(ApplinkDaemon *self, const gchar *login_url, GError **error);
@@ -163,6 +166,8 @@ applink_site_open_jira(ApplinkCall *call,
 		       GError **error);
 
 void
-applink_outgoing_auth_add_stored_fields(GVariantBuilder *builder, const gchar *site, const gchar *link);
+applink_outgoing_auth_add_stored_fields(GVariantBuilder *builder,
+					const gchar *site,
+					const gchar *link);
 
 G_END_DECLS

@@ -24,10 +24,10 @@ struct _ApplinkDaemon {
 	guint idle_source;
 	gint calls_in_flight; /* atomic */
 
-	GMutex lock; /* guards the tables below */
-	GHashTable *sites;           /* id -> ApplinkSite */
+	GMutex lock;		     /* guards the tables below */
+	GHashTable *sites;	     /* id -> ApplinkSite */
 	GHashTable *salesforce_http; /* login URL -> ApplinkHttp */
-	GHashTable *link_locks;      /* "site link" -> GMutex */
+	GHashTable *link_locks;	     /* "site link" -> GMutex */
 	GHashTable *caller_uids;     /* unique bus name -> uid, a small cache */
 };
 
@@ -98,12 +98,12 @@ static void
 applink_daemon_init(ApplinkDaemon *self)
 {
 	g_mutex_init(&self->lock);
-	self->sites = g_hash_table_new_full(g_str_hash,
-					    g_str_equal,
-					    g_free,
-					    (GDestroyNotify)applink_site_unref);
-	self->salesforce_http = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
-	self->link_locks = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_link_lock_free);
+	self->sites = g_hash_table_new_full(
+		g_str_hash, g_str_equal, g_free, (GDestroyNotify)applink_site_unref);
+	self->salesforce_http =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_object_unref);
+	self->link_locks =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_link_lock_free);
 	self->caller_uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->context = g_main_context_ref_thread_default();
 }
@@ -165,8 +165,8 @@ applink_daemon_normalize_error(GError **error)
 		return;
 	*error = g_error_new(APPLINK_ERROR,
 			     g_error_matches(original, G_IO_ERROR, G_IO_ERROR_CANCELLED)
-				 ? APPLINK_ERROR_CANCELLED
-				 : APPLINK_ERROR_INVALID_ARGUMENT,
+				     ? APPLINK_ERROR_CANCELLED
+				     : APPLINK_ERROR_INVALID_ARGUMENT,
 			     "%s",
 			     original->message);
 	g_error_free(original);
@@ -177,7 +177,8 @@ typedef struct {
 	ApplinkCall *call;
 } ApplinkJob;
 
-static void applink_daemon_forget_credentials(ApplinkDaemon *self);
+static void
+applink_daemon_forget_credentials(ApplinkDaemon *self);
 
 /* Unique names are never reused, so caching them is safe. The cache is emptied when full. */
 #define APPLINK_MAX_CACHED_CALLERS 256
@@ -281,7 +282,8 @@ applink_daemon_run_job(gpointer data, gpointer user_data)
 		g_dbus_method_invocation_return_value(call->invocation, result);
 	} else {
 		if (error == NULL)
-			error = g_error_new(APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s failed", method);
+			error = g_error_new(
+				APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s failed", method);
 		applink_daemon_normalize_error(&error);
 		/* The keyring may hold a newer credential than the one Jira just rejected. */
 		if (g_error_matches(error, APPLINK_ERROR, APPLINK_ERROR_JIRA_AUTH_FAILED))
@@ -576,7 +578,10 @@ applink_daemon_create_http_cb(gpointer user_data)
 }
 
 ApplinkHttp *
-applink_daemon_create_http(ApplinkDaemon *self, gboolean for_site, const gchar *ca_file, GError **error)
+applink_daemon_create_http(ApplinkDaemon *self,
+			   gboolean for_site,
+			   const gchar *ca_file,
+			   GError **error)
 {
 	ApplinkHttpCreation creation = {.daemon = self, .for_site = for_site, .ca_file = ca_file};
 
@@ -659,20 +664,22 @@ applink_daemon_get_authorization(ApplinkDaemon *self, ApplinkSite *site, GError 
 	secret = applink_keyring_lookup_jira(site->id, error);
 	if (secret == NULL) {
 		if (error != NULL && *error == NULL)
-			g_set_error(error,
-				    APPLINK_ERROR,
-				    APPLINK_ERROR_NOT_FOUND,
-				    "the keyring has no Jira credential for site '%s'; add the site "
-				    "again with 'applinkctl site add %s'",
-				    site->id,
-				    site->url);
+			g_set_error(
+				error,
+				APPLINK_ERROR,
+				APPLINK_ERROR_NOT_FOUND,
+				"the keyring has no Jira credential for site '%s'; add the site "
+				"again with 'applinkctl site add %s'",
+				site->id,
+				site->url);
 		return NULL;
 	}
 	header = applink_daemon_build_authorization(site, secret);
 	g_mutex_lock(&site->lock);
 	g_clear_pointer(&site->authorization, secret_value_unref);
 	site->authorization = secret_value_new(header, -1, "text/plain");
-	site->authorization_expiry = now + (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
+	site->authorization_expiry =
+		now + (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
 	result = secret_value_ref(site->authorization);
 	g_mutex_unlock(&site->lock);
 	return result;
@@ -723,7 +730,8 @@ applink_daemon_check_string(const gchar *value,
 	gsize length = value != NULL ? strlen(value) : 0;
 
 	if (length == 0 && !allow_empty) {
-		g_set_error(error, APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s is empty", what);
+		g_set_error(
+			error, APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s is empty", what);
 		return FALSE;
 	}
 	if (length > max_length) {
@@ -740,7 +748,8 @@ applink_daemon_check_string(const gchar *value,
 			g_set_error(error,
 				    APPLINK_ERROR,
 				    APPLINK_ERROR_INVALID_ARGUMENT,
-				    "%s contains a control character (byte 0x%02x at offset %" G_GSIZE_FORMAT ")",
+				    "%s contains a control character (byte 0x%02x at offset "
+				    "%" G_GSIZE_FORMAT ")",
 				    what,
 				    (guchar)value[i],
 				    i);
@@ -904,37 +913,35 @@ applink_daemon_new(GMainLoop *loop, guint http_timeout, guint idle_timeout, GErr
 	if (!applink_settings_load(error))
 		return NULL;
 	applink_daemon_load_sites(self);
-	self->pool = g_thread_pool_new(applink_daemon_run_job, self, APPLINK_MAX_WORKERS, FALSE, error);
+	self->pool =
+		g_thread_pool_new(applink_daemon_run_job, self, APPLINK_MAX_WORKERS, FALSE, error);
 	if (self->pool == NULL)
 		return NULL;
 
 	self->skeleton = applink_dbus_manager_skeleton_new();
 	applink_dbus_manager_set_version(self->skeleton, APPLINK_VERSION);
 	g_signal_connect(self->skeleton, "handle-add-site", G_CALLBACK(handle_add_site), self);
-	g_signal_connect(self->skeleton, "handle-remove-site", G_CALLBACK(handle_remove_site), self);
+	g_signal_connect(
+		self->skeleton, "handle-remove-site", G_CALLBACK(handle_remove_site), self);
 	g_signal_connect(self->skeleton, "handle-list-sites", G_CALLBACK(handle_list_sites), self);
 	g_signal_connect(self->skeleton, "handle-probe-url", G_CALLBACK(handle_probe_url), self);
-	g_signal_connect(self->skeleton, "handle-create-link", G_CALLBACK(handle_create_link), self);
+	g_signal_connect(
+		self->skeleton, "handle-create-link", G_CALLBACK(handle_create_link), self);
 	g_signal_connect(self->skeleton, "handle-list-links", G_CALLBACK(handle_list_links), self);
 	g_signal_connect(self->skeleton, "handle-get-link", G_CALLBACK(handle_link_call), self);
-	g_signal_connect(self->skeleton, "handle-update-link", G_CALLBACK(handle_update_link), self);
+	g_signal_connect(
+		self->skeleton, "handle-update-link", G_CALLBACK(handle_update_link), self);
 	g_signal_connect(self->skeleton, "handle-delete-link", G_CALLBACK(handle_link_call), self);
 	g_signal_connect(self->skeleton,
 			 "handle-set-outgoing-auth",
 			 G_CALLBACK(handle_set_outgoing_auth),
 			 self);
-	g_signal_connect(self->skeleton,
-			 "handle-get-outgoing-auth",
-			 G_CALLBACK(handle_link_call),
-			 self);
-	g_signal_connect(self->skeleton,
-			 "handle-test-outgoing-auth",
-			 G_CALLBACK(handle_link_call),
-			 self);
-	g_signal_connect(self->skeleton,
-			 "handle-clear-outgoing-auth",
-			 G_CALLBACK(handle_link_call),
-			 self);
+	g_signal_connect(
+		self->skeleton, "handle-get-outgoing-auth", G_CALLBACK(handle_link_call), self);
+	g_signal_connect(
+		self->skeleton, "handle-test-outgoing-auth", G_CALLBACK(handle_link_call), self);
+	g_signal_connect(
+		self->skeleton, "handle-clear-outgoing-auth", G_CALLBACK(handle_link_call), self);
 	return g_steal_pointer(&self);
 }
 

@@ -9,8 +9,8 @@ struct _ApplinkHttp {
 	GObject parent_instance;
 	SoupSession *session;
 	GMainContext *context;
-	GTlsDatabase *extra_ca; /* the site's --ca-file, trusted beside the system store */
-	gboolean site_client;   /* a Jira site's client, which --ca-file can configure */
+	GTlsDatabase *extra_ca;	  /* the site's --ca-file, trusted beside the system store */
+	gboolean site_client;	  /* a Jira site's client, which --ca-file can configure */
 	guint connections_opened; /* atomic */
 };
 
@@ -98,9 +98,8 @@ applink_http_accept_certificate_cb(SoupMessage *msg,
 					    NULL,
 					    NULL);
 	if (flags != 0)
-		g_object_set_data(G_OBJECT(msg),
-				  "applink-site-ca-flags",
-				  GUINT_TO_POINTER((guint)flags + 1));
+		g_object_set_data(
+			G_OBJECT(msg), "applink-site-ca-flags", GUINT_TO_POINTER((guint)flags + 1));
 	return flags == 0;
 }
 
@@ -142,21 +141,24 @@ applink_http_describe_tls_flags(GTlsCertificateFlags flags, gboolean site_client
 		GTlsCertificateFlags flag;
 		const gchar *text;
 	} problems[] = {
-	    {G_TLS_CERTIFICATE_UNKNOWN_CA,
-	     site_client ? "it is signed by an unknown certificate authority (trust the CA for this "
+		{G_TLS_CERTIFICATE_UNKNOWN_CA,
+		 site_client
+			 ? "it is signed by an unknown certificate authority (trust the CA for "
+			   "this "
 			   "site with 'applinkctl site add --ca-file', or install it in the system "
 			   "store)"
-			 : "it is signed by an unknown certificate authority (install the CA in the "
+			 : "it is signed by an unknown certificate authority (install the CA in "
+			   "the "
 			   "system store with update-ca-certificates, or check for a proxy that "
 			   "intercepts TLS)"},
-	    {G_TLS_CERTIFICATE_BAD_IDENTITY,
-	     "it was issued for another host name (use the host name the certificate names)"},
-	    {G_TLS_CERTIFICATE_EXPIRED, "it has expired (renew the server's certificate)"},
-	    {G_TLS_CERTIFICATE_NOT_ACTIVATED,
-	     "it is not valid yet (check the clocks and the certificate dates)"},
-	    {G_TLS_CERTIFICATE_REVOKED, "it has been revoked"},
-	    {G_TLS_CERTIFICATE_INSECURE, "it uses an insecure algorithm"},
-	    {G_TLS_CERTIFICATE_GENERIC_ERROR, "it could not be verified"},
+		{G_TLS_CERTIFICATE_BAD_IDENTITY,
+		 "it was issued for another host name (use the host name the certificate names)"},
+		{G_TLS_CERTIFICATE_EXPIRED, "it has expired (renew the server's certificate)"},
+		{G_TLS_CERTIFICATE_NOT_ACTIVATED,
+		 "it is not valid yet (check the clocks and the certificate dates)"},
+		{G_TLS_CERTIFICATE_REVOKED, "it has been revoked"},
+		{G_TLS_CERTIFICATE_INSECURE, "it uses an insecure algorithm"},
+		{G_TLS_CERTIFICATE_GENERIC_ERROR, "it could not be verified"},
 	};
 	GString *text = g_string_new(NULL);
 
@@ -193,13 +195,15 @@ applink_http_convert_error(ApplinkHttp *self, SoupMessage *msg, const GError *er
 				   "the request to %s was cancelled",
 				   where);
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))
-		return g_error_new(APPLINK_ERROR,
-				   APPLINK_ERROR_TIMEOUT,
-				   "%s did not respond in time; check that the server is up, or raise "
-				   "applinkd's --timeout",
-				   where);
+		return g_error_new(
+			APPLINK_ERROR,
+			APPLINK_ERROR_TIMEOUT,
+			"%s did not respond in time; check that the server is up, or raise "
+			"applinkd's --timeout",
+			where);
 	if (error->domain == G_TLS_ERROR || tls_flags != 0) {
-		g_autofree gchar *problems = applink_http_describe_tls_flags(tls_flags, self->site_client);
+		g_autofree gchar *problems =
+			applink_http_describe_tls_flags(tls_flags, self->site_client);
 
 		return g_error_new(APPLINK_ERROR,
 				   APPLINK_ERROR_TLS,
@@ -221,13 +225,14 @@ applink_http_convert_error(ApplinkHttp *self, SoupMessage *msg, const GError *er
 				   "server is running",
 				   where);
 	if (error->domain == G_IO_ERROR && error->code == G_IO_ERROR_MESSAGE_TOO_LARGE)
-		return g_error_new(APPLINK_ERROR,
-				   APPLINK_ERROR_JIRA,
-				   "the reply to %s %s from %s is larger than %d MiB and was not read",
-				   soup_message_get_method(msg),
-				   g_uri_get_path(uri),
-				   where,
-				   APPLINK_HTTP_MAX_BODY / (1024 * 1024));
+		return g_error_new(
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA,
+			"the reply to %s %s from %s is larger than %d MiB and was not read",
+			soup_message_get_method(msg),
+			g_uri_get_path(uri),
+			where,
+			APPLINK_HTTP_MAX_BODY / (1024 * 1024));
 	return g_error_new(APPLINK_ERROR,
 			   APPLINK_ERROR_UNREACHABLE,
 			   "the request to %s failed: %s",
@@ -253,7 +258,8 @@ typedef struct {
 	GByteArray *buffer;
 } ApplinkHttpReader;
 
-static void applink_http_reader_next(ApplinkHttpReader *reader);
+static void
+applink_http_reader_next(ApplinkHttpReader *reader);
 
 static void
 applink_http_reader_done(ApplinkHttpReader *reader, GError *error)
@@ -280,9 +286,10 @@ applink_http_reader_cb(GObject *source, GAsyncResult *result, gpointer user_data
 
 	chunk = g_input_stream_read_bytes_finish(G_INPUT_STREAM(source), result, &error);
 	if (chunk == NULL) {
-		applink_http_reader_done(
-		    reader,
-		    applink_http_convert_error(reader->request->http, reader->request->msg, error));
+		applink_http_reader_done(reader,
+					 applink_http_convert_error(reader->request->http,
+								    reader->request->msg,
+								    error));
 		return;
 	}
 	if (g_bytes_get_size(chunk) == 0) {
@@ -290,17 +297,16 @@ applink_http_reader_cb(GObject *source, GAsyncResult *result, gpointer user_data
 		return;
 	}
 	if (reader->buffer->len + g_bytes_get_size(chunk) > APPLINK_HTTP_MAX_BODY) {
-		g_autoptr(GError) too_large = g_error_new_literal(G_IO_ERROR,
-								  G_IO_ERROR_MESSAGE_TOO_LARGE,
-								  "reply too large");
-		applink_http_reader_done(
-		    reader,
-		    applink_http_convert_error(reader->request->http, reader->request->msg, too_large));
+		g_autoptr(GError) too_large = g_error_new_literal(
+			G_IO_ERROR, G_IO_ERROR_MESSAGE_TOO_LARGE, "reply too large");
+		applink_http_reader_done(reader,
+					 applink_http_convert_error(reader->request->http,
+								    reader->request->msg,
+								    too_large));
 		return;
 	}
-	g_byte_array_append(reader->buffer,
-			    g_bytes_get_data(chunk, NULL),
-			    (guint)g_bytes_get_size(chunk));
+	g_byte_array_append(
+		reader->buffer, g_bytes_get_data(chunk, NULL), (guint)g_bytes_get_size(chunk));
 	applink_http_reader_next(reader);
 }
 
@@ -325,9 +331,10 @@ applink_http_send_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 
 	stream = soup_session_send_finish(SOUP_SESSION(source), result, &error);
 	if (stream == NULL) {
-		applink_http_request_finish(request,
-					    NULL,
-					    applink_http_convert_error(request->http, request->msg, error));
+		applink_http_request_finish(
+			request,
+			NULL,
+			applink_http_convert_error(request->http, request->msg, error));
 		return;
 	}
 	reader = g_new0(ApplinkHttpReader, 1);
@@ -371,15 +378,17 @@ static void
 applink_http_name_proxy(SoupMessage *msg, GError *error)
 {
 	g_autofree gchar *uri = g_uri_to_string(soup_message_get_uri(msg));
-	g_auto(GStrv) proxies = g_proxy_resolver_lookup(g_proxy_resolver_get_default(), uri, NULL, NULL);
+	g_auto(GStrv) proxies =
+		g_proxy_resolver_lookup(g_proxy_resolver_get_default(), uri, NULL, NULL);
 	gchar *message;
 
 	if (proxies == NULL || proxies[0] == NULL || g_str_equal(proxies[0], "direct://"))
 		return;
-	message = g_strdup_printf("%s (the request went through the proxy %s from the system "
-				  "proxy settings: check that proxy, or exempt the host with no_proxy)",
-				  error->message,
-				  proxies[0]);
+	message = g_strdup_printf(
+		"%s (the request went through the proxy %s from the system "
+		"proxy settings: check that proxy, or exempt the host with no_proxy)",
+		error->message,
+		proxies[0]);
 	g_free(error->message);
 	error->message = message;
 }
@@ -400,14 +409,10 @@ applink_http_send(ApplinkHttp *self, SoupMessage *msg, GCancellable *cancellable
 	g_mutex_init(&request.mutex);
 	g_cond_init(&request.cond);
 	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
-	handler = g_signal_connect(msg,
-				   "network-event",
-				   G_CALLBACK(applink_http_network_event_cb),
-				   self);
-	tls_handler = g_signal_connect(msg,
-				       "accept-certificate",
-				       G_CALLBACK(applink_http_accept_certificate_cb),
-				       self);
+	handler = g_signal_connect(
+		msg, "network-event", G_CALLBACK(applink_http_network_event_cb), self);
+	tls_handler = g_signal_connect(
+		msg, "accept-certificate", G_CALLBACK(applink_http_accept_certificate_cb), self);
 
 	g_main_context_invoke(self->context, applink_http_start_cb, &request);
 	g_mutex_lock(&request.mutex);

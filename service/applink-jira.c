@@ -207,7 +207,8 @@ applink_jira_parse_link(JsonNode *node, const gchar *request, GError **error)
 	if (!applink_jira_get_string(object, "id", TRUE, &link->id, request, error) ||
 	    !applink_jira_get_string(object, "name", TRUE, &link->name, request, error) ||
 	    !applink_jira_get_string(object, "typeId", TRUE, &link->type_id, request, error) ||
-	    !applink_jira_get_string(object, "displayUrl", FALSE, &link->display_url, request, error) ||
+	    !applink_jira_get_string(
+		    object, "displayUrl", FALSE, &link->display_url, request, error) ||
 	    !applink_jira_get_string(object, "rpcUrl", FALSE, &link->rpc_url, request, error) ||
 	    !applink_jira_get_boolean(object, "isPrimary", &link->primary, request, error) ||
 	    !applink_jira_get_boolean(object, "isSystem", &link->system, request, error))
@@ -220,7 +221,8 @@ applink_jira_parse_link(JsonNode *node, const gchar *request, GError **error)
 GPtrArray *
 applink_jira_parse_links(JsonNode *node, const gchar *request, GError **error)
 {
-	g_autoptr(GPtrArray) links = g_ptr_array_new_with_free_func((GDestroyNotify)applink_jira_link_free);
+	g_autoptr(GPtrArray) links =
+		g_ptr_array_new_with_free_func((GDestroyNotify)applink_jira_link_free);
 	JsonObject *object = applink_jira_expect_object(node, request, error);
 	JsonNode *list;
 	JsonArray *array;
@@ -238,9 +240,8 @@ applink_jira_parse_links(JsonNode *node, const gchar *request, GError **error)
 	}
 	array = json_node_get_array(list);
 	for (guint i = 0; i < json_array_get_length(array); i++) {
-		ApplinkJiraLink *link = applink_jira_parse_link(json_array_get_element(array, i),
-								request,
-								error);
+		ApplinkJiraLink *link =
+			applink_jira_parse_link(json_array_get_element(array, i), request, error);
 		if (link == NULL)
 			return NULL;
 		g_ptr_array_add(links, link);
@@ -329,8 +330,8 @@ applink_jira_parse_error_message(const gchar *data, gsize length)
 		return NULL;
 	if (JSON_NODE_HOLDS_VALUE(message) && json_node_get_value_type(message) == G_TYPE_STRING)
 		return g_utf8_validate(json_node_get_string(message), -1, NULL)
-			   ? g_strdup(json_node_get_string(message))
-			   : NULL;
+			       ? g_strdup(json_node_get_string(message))
+			       : NULL;
 	if (JSON_NODE_HOLDS_ARRAY(message)) {
 		JsonArray *array = json_node_get_array(message);
 		GString *text = g_string_new(NULL);
@@ -384,7 +385,8 @@ applink_jira_parse_url_check(guint status,
 	} else if (g_strcmp0(code, "applinks.warning.unknown.host") == 0) {
 		check->status = APPLINK_JIRA_URL_UNKNOWN_HOST;
 	}
-	if (code != NULL && !applink_jira_get_string(object, "warning", FALSE, &check->message, request, error))
+	if (code != NULL &&
+	    !applink_jira_get_string(object, "warning", FALSE, &check->message, request, error))
 		return FALSE;
 	return TRUE;
 }
@@ -415,9 +417,8 @@ applink_jira_parse_providers(JsonNode *node,
 	}
 	array = json_node_get_array(list);
 	for (guint i = 0; i < json_array_get_length(array); i++) {
-		JsonObject *provider = applink_jira_expect_object(json_array_get_element(array, i),
-								  request,
-								  error);
+		JsonObject *provider = applink_jira_expect_object(
+			json_array_get_element(array, i), request, error);
 		g_autofree gchar *name = NULL;
 		JsonNode *config;
 
@@ -432,14 +433,24 @@ applink_jira_parse_providers(JsonNode *node,
 			continue;
 		if (username != NULL) {
 			g_clear_pointer(username, g_free);
-			if (!applink_jira_get_string(json_node_get_object(config), "username", FALSE, username, request, error))
+			if (!applink_jira_get_string(json_node_get_object(config),
+						     "username",
+						     FALSE,
+						     username,
+						     request,
+						     error))
 				return FALSE;
 		}
 		if (password != NULL) {
 			g_autofree gchar *text = NULL;
 
 			g_clear_pointer(password, applink_secret_free);
-			if (!applink_jira_get_string(json_node_get_object(config), "password", FALSE, &text, request, error))
+			if (!applink_jira_get_string(json_node_get_object(config),
+						     "password",
+						     FALSE,
+						     &text,
+						     request,
+						     error))
 				return FALSE;
 			*password = applink_secret_dup(text);
 			if (text != NULL)
@@ -467,8 +478,7 @@ applink_jira_parse_user_name(JsonNode *node, const gchar *request, GError **erro
 	JsonObject *object = applink_jira_expect_object(node, request, error);
 	gchar *name = NULL;
 
-	if (object == NULL ||
-	    !applink_jira_get_string(object, "name", TRUE, &name, request, error))
+	if (object == NULL || !applink_jira_get_string(object, "name", TRUE, &name, request, error))
 		return NULL;
 	return name;
 }
@@ -479,7 +489,7 @@ typedef struct {
 	GBytes *body;
 	gchar *content_type;
 	gchar *location; /* of a redirect */
-	gchar *request;  /* "GET /rest/..." for messages */
+	gchar *request;	 /* "GET /rest/..." for messages */
 } ApplinkJiraReply;
 
 static void
@@ -510,7 +520,8 @@ applink_jira_check_login_headers(const ApplinkJira *jira,
 				 GError **error)
 {
 	const gchar *reason = soup_message_headers_get_one(headers, "X-Seraph-LoginReason");
-	const gchar *denied = soup_message_headers_get_one(headers, "X-Authentication-Denied-Reason");
+	const gchar *denied =
+		soup_message_headers_get_one(headers, "X-Authentication-Denied-Reason");
 	const gchar *user = soup_message_headers_get_one(headers, "X-AUSERNAME");
 
 	if ((denied != NULL && strstr(denied, "CAPTCHA_CHALLENGE") != NULL) ||
@@ -527,27 +538,29 @@ applink_jira_check_login_headers(const ApplinkJira *jira,
 		return FALSE;
 	}
 	if (reason != NULL && strstr(reason, "AUTHENTICATED_FAILED") != NULL) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_JIRA_AUTH_FAILED,
-			    "Jira at %s rejected the credentials of site '%s' (%s); the token may "
-			    "be wrong, expired or revoked, or the password wrong: add the site again "
-			    "with a valid one",
-			    jira->base_url,
-			    jira->site,
-			    reason);
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA_AUTH_FAILED,
+			"Jira at %s rejected the credentials of site '%s' (%s); the token may "
+			"be wrong, expired or revoked, or the password wrong: add the site again "
+			"with a valid one",
+			jira->base_url,
+			jira->site,
+			reason);
 		return FALSE;
 	}
 	if (status < 300 && g_strcmp0(user, "anonymous") == 0) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_JIRA_AUTH_FAILED,
-			    "Jira at %s answered %s as the anonymous user, so it did not accept the "
-			    "credentials of site '%s'; add the site again with a valid token or "
-			    "password",
-			    jira->base_url,
-			    request,
-			    jira->site);
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA_AUTH_FAILED,
+			"Jira at %s answered %s as the anonymous user, so it did not accept the "
+			"credentials of site '%s'; add the site again with a valid token or "
+			"password",
+			jira->base_url,
+			request,
+			jira->site);
 		return FALSE;
 	}
 	return TRUE;
@@ -559,7 +572,8 @@ applink_jira_retry_delay(SoupMessageHeaders *headers, guint attempt)
 	const gchar *retry_after = soup_message_headers_get_one(headers, "Retry-After");
 	guint64 seconds = attempt;
 
-	if (retry_after != NULL && g_ascii_string_to_unsigned(retry_after, 10, 0, G_MAXUINT32, &seconds, NULL))
+	if (retry_after != NULL &&
+	    g_ascii_string_to_unsigned(retry_after, 10, 0, G_MAXUINT32, &seconds, NULL))
 		seconds = MAX(seconds, 1);
 	return (guint)MIN(seconds, APPLINK_JIRA_MAX_RETRY_WAIT_SECONDS);
 }
@@ -582,7 +596,10 @@ applink_jira_send(const ApplinkJira *jira,
 	g_autofree gchar *request = NULL;
 	const gchar *query = strchr(path, '?');
 
-	request = g_strdup_printf("%s %.*s", method, (int)(query != NULL ? query - path : (gssize)strlen(path)), path);
+	request = g_strdup_printf("%s %.*s",
+				  method,
+				  (int)(query != NULL ? query - path : (gssize)strlen(path)),
+				  path);
 	for (guint attempt = 1;; attempt++) {
 		g_autoptr(SoupMessage) msg = soup_message_new(method, url);
 		g_autoptr(GBytes) reply_body = NULL;
@@ -632,7 +649,8 @@ applink_jira_send(const ApplinkJira *jira,
 		reply = g_new0(ApplinkJiraReply, 1);
 		reply->status = status;
 		reply->body = g_steal_pointer(&reply_body);
-		reply->content_type = g_strdup(soup_message_headers_get_content_type(headers, NULL));
+		reply->content_type =
+			g_strdup(soup_message_headers_get_content_type(headers, NULL));
 		reply->location = g_strdup(soup_message_headers_get_one(headers, "Location"));
 		reply->request = g_steal_pointer(&request);
 		return reply;
@@ -650,27 +668,30 @@ applink_jira_set_status_error(const ApplinkJira *jira, ApplinkJiraReply *reply, 
 	const gchar *text = message != NULL ? message : "no message";
 
 	if (message != NULL && strstr(message, "XSRF check failed") != NULL) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_JIRA_XSRF_FAILED,
-			    "Jira at %s rejected %s with 'XSRF check failed'; a proxy may strip the "
-			    "X-Atlassian-Token header or change the User-Agent",
-			    jira->base_url,
-			    reply->request);
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA_XSRF_FAILED,
+			"Jira at %s rejected %s with 'XSRF check failed'; a proxy may strip the "
+			"X-Atlassian-Token header or change the User-Agent",
+			jira->base_url,
+			reply->request);
 	} else if (reply->status == 401 && message != NULL && strstr(message, "WebSudo") != NULL) {
 		gboolean token = g_str_has_prefix(jira->authorization, "Bearer ");
 
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_JIRA_WEBSUDO_REQUIRED,
-			    "Jira at %s requires a secure administrator session (WebSudo) for %s; "
-			    "%s, or disable WebSudo in Jira (jira.websudo.is.disabled)",
-			    jira->base_url,
-			    reply->request,
-			    token ? "this Jira does not exempt personal access tokens, so add the site "
-				    "with Basic credentials (--user), which skip WebSudo"
-				  : "Basic credentials normally skip WebSudo, so a proxy may be dropping "
-				    "the Authorization header");
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA_WEBSUDO_REQUIRED,
+			"Jira at %s requires a secure administrator session (WebSudo) for %s; "
+			"%s, or disable WebSudo in Jira (jira.websudo.is.disabled)",
+			jira->base_url,
+			reply->request,
+			token ? "this Jira does not exempt personal access tokens, so add the site "
+				"with Basic credentials (--user), which skip WebSudo"
+			      : "Basic credentials normally skip WebSudo, so a proxy may be "
+				"dropping "
+				"the Authorization header");
 	} else if (reply->status == 401 || reply->status == 403) {
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -682,24 +703,26 @@ applink_jira_set_status_error(const ApplinkJira *jira, ApplinkJiraReply *reply, 
 			    reply->status,
 			    text,
 			    jira->site);
-	} else if (reply->status == 400 && message != NULL && strstr(message, "installed") != NULL &&
-		   strstr(message, "type") != NULL) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_TYPE_NOT_INSTALLED,
-			    "Jira at %s cannot load its application links (%s): the application type "
-			    "of a link is not installed; install and enable the Salesforce connector "
-			    "app in Jira",
-			    jira->base_url,
-			    message);
+	} else if (reply->status == 400 && message != NULL &&
+		   strstr(message, "installed") != NULL && strstr(message, "type") != NULL) {
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_TYPE_NOT_INSTALLED,
+			"Jira at %s cannot load its application links (%s): the application type "
+			"of a link is not installed; install and enable the Salesforce connector "
+			"app in Jira",
+			jira->base_url,
+			message);
 	} else if (reply->status == 429) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_JIRA_RATE_LIMITED,
-			    "Jira at %s is rate limiting requests (%s: HTTP 429); wait a minute and "
-			    "try again, or ask the Jira administrator to raise the limit",
-			    jira->base_url,
-			    reply->request);
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA_RATE_LIMITED,
+			"Jira at %s is rate limiting requests (%s: HTTP 429); wait a minute and "
+			"try again, or ask the Jira administrator to raise the limit",
+			jira->base_url,
+			reply->request);
 	} else {
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -778,14 +801,16 @@ applink_jira_verify(const ApplinkJira *jira, gchar **username, gchar **version, 
 		return FALSE;
 
 	/* Only administrators may list application links. */
-	admin = applink_jira_send(jira, "GET", "/rest/applinks/1.0/applicationlink", NULL, NULL, error);
+	admin = applink_jira_send(
+		jira, "GET", "/rest/applinks/1.0/applicationlink", NULL, NULL, error);
 	if (admin == NULL)
 		return FALSE;
 	if (admin->status == 401 || admin->status == 403) {
 		g_autoptr(GError) status_error = NULL;
 
 		applink_jira_set_status_error(jira, admin, &status_error);
-		if (!g_error_matches(status_error, APPLINK_ERROR, APPLINK_ERROR_JIRA_PERMISSION_DENIED)) {
+		if (!g_error_matches(
+			    status_error, APPLINK_ERROR, APPLINK_ERROR_JIRA_PERMISSION_DENIED)) {
 			g_propagate_error(error, g_steal_pointer(&status_error));
 			return FALSE;
 		}
@@ -927,7 +952,8 @@ applink_jira_check_url(const ApplinkJira *jira,
 		       GError **error)
 {
 	g_autofree gchar *escaped = g_uri_escape_string(url, NULL, FALSE);
-	g_autofree gchar *path = g_strdup_printf("/rest/applinks/1.0/applicationlinkForm/manifest?url=%s", escaped);
+	g_autofree gchar *path =
+		g_strdup_printf("/rest/applinks/1.0/applicationlinkForm/manifest?url=%s", escaped);
 	g_autoptr(ApplinkJiraReply) reply = applink_jira_send(jira, "GET", path, NULL, NULL, error);
 	g_autoptr(JsonNode) node = NULL;
 	gsize length = 0;
@@ -941,8 +967,8 @@ applink_jira_check_url(const ApplinkJira *jira,
 	if (reply->status == 409 || reply->status == 404) {
 		check->message = applink_jira_parse_error_message(data, length);
 		check->status = check->message != NULL && strstr(check->message, "itsme") != NULL
-				    ? APPLINK_JIRA_URL_IS_SELF
-				    : APPLINK_JIRA_URL_ALREADY_LINKED;
+					? APPLINK_JIRA_URL_IS_SELF
+					: APPLINK_JIRA_URL_ALREADY_LINKED;
 		return TRUE;
 	}
 	if (reply->status == 403) {
@@ -966,7 +992,8 @@ gboolean
 applink_jira_check_type(const ApplinkJira *jira, const gchar *type_id, GError **error)
 {
 	g_autofree gchar *escaped = g_uri_escape_string(type_id, NULL, FALSE);
-	g_autofree gchar *path = g_strdup_printf("/rest/applinks/1.0/applicationlink/type/%s", escaped);
+	g_autofree gchar *path =
+		g_strdup_printf("/rest/applinks/1.0/applicationlink/type/%s", escaped);
 	g_autoptr(ApplinkJiraReply) reply = applink_jira_send(jira, "GET", path, NULL, NULL, error);
 
 	if (reply == NULL)
@@ -1029,12 +1056,8 @@ applink_jira_create_link(const ApplinkJira *jira,
 	json_builder_end_object(builder);
 	body = applink_jira_json_body(builder);
 
-	reply = applink_jira_send(jira,
-				  "PUT",
-				  "/rest/applinks/2.0/applicationlink",
-				  "application/json",
-				  body,
-				  error);
+	reply = applink_jira_send(
+		jira, "PUT", "/rest/applinks/2.0/applicationlink", "application/json", body, error);
 	if (reply == NULL)
 		return NULL;
 	if (reply->status == 400 || reply->status == 409) {
@@ -1042,15 +1065,17 @@ applink_jira_create_link(const ApplinkJira *jira,
 		const gchar *data = applink_jira_reply_data(reply, &length);
 		g_autofree gchar *message = applink_jira_parse_error_message(data, length);
 
-		if (message != NULL && (strstr(message, "duplicate") != NULL || strstr(message, "exists") != NULL)) {
-			g_set_error(error,
-				    APPLINK_ERROR,
-				    APPLINK_ERROR_ALREADY_EXISTS,
-				    "Jira at %s already has a link to %s (%s); see 'applinkctl link "
-				    "list'",
-				    jira->base_url,
-				    url,
-				    message);
+		if (message != NULL &&
+		    (strstr(message, "duplicate") != NULL || strstr(message, "exists") != NULL)) {
+			g_set_error(
+				error,
+				APPLINK_ERROR,
+				APPLINK_ERROR_ALREADY_EXISTS,
+				"Jira at %s already has a link to %s (%s); see 'applinkctl link "
+				"list'",
+				jira->base_url,
+				url,
+				message);
 			return NULL;
 		}
 	}
@@ -1126,9 +1151,11 @@ applink_jira_rename_link(const ApplinkJira *jira,
 gboolean
 applink_jira_make_primary(const ApplinkJira *jira, const gchar *id, GError **error)
 {
-	g_autofree gchar *path = g_strdup_printf("/rest/applinks/1.0/applicationlink/primary/%s", id);
+	g_autofree gchar *path =
+		g_strdup_printf("/rest/applinks/1.0/applicationlink/primary/%s", id);
 	g_autoptr(GBytes) body = g_bytes_new_static("", 0);
-	g_autoptr(ApplinkJiraReply) reply = applink_jira_send(jira, "POST", path, "application/json", body, error);
+	g_autoptr(ApplinkJiraReply) reply =
+		applink_jira_send(jira, "POST", path, "application/json", body, error);
 
 	if (reply == NULL)
 		return FALSE;
@@ -1147,7 +1174,8 @@ gboolean
 applink_jira_delete_link(const ApplinkJira *jira, const gchar *id, GError **error)
 {
 	g_autofree gchar *path = g_strdup_printf("/rest/applinks/2.0/applicationlink/%s", id);
-	g_autoptr(ApplinkJiraReply) reply = applink_jira_send(jira, "DELETE", path, NULL, NULL, error);
+	g_autoptr(ApplinkJiraReply) reply =
+		applink_jira_send(jira, "DELETE", path, NULL, NULL, error);
 
 	if (reply == NULL)
 		return FALSE;
@@ -1170,7 +1198,8 @@ applink_jira_get_basic_auth(const ApplinkJira *jira,
 			    ApplinkSecret **password,
 			    GError **error)
 {
-	g_autofree gchar *path = g_strdup_printf("/rest/applinks/2.0/applicationlink/%s/authentication/provider", id);
+	g_autofree gchar *path = g_strdup_printf(
+		"/rest/applinks/2.0/applicationlink/%s/authentication/provider", id);
 	g_autoptr(ApplinkJiraReply) reply = applink_jira_send(jira, "GET", path, NULL, NULL, error);
 	g_autoptr(JsonNode) node = NULL;
 
@@ -1187,7 +1216,8 @@ applink_jira_get_basic_auth(const ApplinkJira *jira,
 	node = applink_jira_reply_json(jira, reply, error);
 	if (node == NULL)
 		return FALSE;
-	return applink_jira_parse_providers(node, configured, username, password, reply->request, error);
+	return applink_jira_parse_providers(
+		node, configured, username, password, reply->request, error);
 }
 
 /* Appends @text to @out as a JSON string literal. */
@@ -1215,13 +1245,16 @@ applink_jira_set_basic_auth(const ApplinkJira *jira,
 			    const gchar *password,
 			    GError **error)
 {
-	g_autofree gchar *path = g_strdup_printf("/rest/applinks/2.0/applicationlink/%s/authentication/provider", id);
+	g_autofree gchar *path = g_strdup_printf(
+		"/rest/applinks/2.0/applicationlink/%s/authentication/provider", id);
 	g_autoptr(ApplinkJiraReply) reply = NULL;
 	g_autoptr(GBytes) body = NULL;
 	GString *json = g_string_new(NULL);
 
 	/* Built by hand into a buffer that is wiped, because it contains the password. */
-	g_string_append(json, "{\"provider\":\"" APPLINK_JIRA_BASIC_PROVIDER "\",\"config\":{\"username\":");
+	g_string_append(json,
+			"{\"provider\":\"" APPLINK_JIRA_BASIC_PROVIDER
+			"\",\"config\":{\"username\":");
 	applink_jira_append_json_string(json, username);
 	g_string_append(json, ",\"password\":");
 	applink_jira_append_json_string(json, password);
@@ -1246,29 +1279,34 @@ applink_jira_set_basic_auth(const ApplinkJira *jira,
 gboolean
 applink_jira_clear_basic_auth(const ApplinkJira *jira, const gchar *id, GError **error)
 {
-	g_autofree gchar *path = g_strdup_printf("/plugins/servlet/applinks/auth/conf/basic/%s", id);
+	g_autofree gchar *path =
+		g_strdup_printf("/plugins/servlet/applinks/auth/conf/basic/%s", id);
 	g_autoptr(GBytes) body = g_bytes_new_static("method=DELETE", strlen("method=DELETE"));
 	g_autoptr(ApplinkJiraReply) reply = NULL;
 
-	reply = applink_jira_send(jira, "POST", path, "application/x-www-form-urlencoded", body, error);
+	reply = applink_jira_send(
+		jira, "POST", path, "application/x-www-form-urlencoded", body, error);
 	if (reply == NULL)
 		return FALSE;
 	if (reply->status == 404) {
 		applink_jira_set_link_not_found(jira, id, error);
 		return FALSE;
 	}
-	if (reply->status == 302 && reply->location != NULL && strstr(reply->location, "WebSudo") != NULL) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_JIRA_WEBSUDO_REQUIRED,
-			    "Jira at %s sent %s to the secure administrator session (WebSudo) login; "
-			    "add the site with Basic credentials (--user), which skip WebSudo, or "
-			    "disable WebSudo in Jira",
-			    jira->base_url,
-			    reply->request);
+	if (reply->status == 302 && reply->location != NULL &&
+	    strstr(reply->location, "WebSudo") != NULL) {
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA_WEBSUDO_REQUIRED,
+			"Jira at %s sent %s to the secure administrator session (WebSudo) login; "
+			"add the site with Basic credentials (--user), which skip WebSudo, or "
+			"disable WebSudo in Jira",
+			jira->base_url,
+			reply->request);
 		return FALSE;
 	}
-	if (reply->status == 302 && reply->location != NULL && strstr(reply->location, "login") != NULL) {
+	if (reply->status == 302 && reply->location != NULL &&
+	    strstr(reply->location, "login") != NULL) {
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_JIRA_PERMISSION_DENIED,

@@ -8,7 +8,8 @@
 
 G_BEGIN_DECLS
 
-#define APPLINK_JIRA_BASIC_PROVIDER "com.atlassian.applinks.api.auth.types.BasicAuthenticationProvider"
+#define APPLINK_JIRA_BASIC_PROVIDER                                                                \
+	"com.atlassian.applinks.api.auth.types.BasicAuthenticationProvider"
 
 /* How often an idempotent request is retried after 429 or 503, and the longest wait. */
 #define APPLINK_JIRA_MAX_RETRIES 3
@@ -32,8 +33,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(ApplinkJiraLink, applink_jira_link_free)
 /* What one Jira site is reached with, for the length of one call. */
 typedef struct {
 	ApplinkHttp *http;
-	const gchar *site;          /* the site id, for messages */
-	const gchar *base_url;      /* normalised, without trailing slash */
+	const gchar *site;	    /* the site id, for messages */
+	const gchar *base_url;	    /* normalised, without trailing slash */
 	const gchar *authorization; /* the whole Authorization header value: a secret */
 	GCancellable *cancellable;
 } ApplinkJira;
@@ -51,7 +52,7 @@ typedef enum {
 typedef struct {
 	ApplinkJiraUrlStatus status;
 	gchar *redirected_to; /* for APPLINK_JIRA_URL_REDIRECTED */
-	gchar *message;       /* Jira's own text, when it sent one */
+	gchar *message;	      /* Jira's own text, when it sent one */
 } ApplinkJiraUrlCheck;
 
 void

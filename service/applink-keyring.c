@@ -17,26 +17,26 @@ applink_keyring_set_timeout(guint seconds)
 }
 
 static const SecretSchema jira_schema = {
-    "org.applink.JiraCredential",
-    SECRET_SCHEMA_NONE,
-    {
-	{"site", SECRET_SCHEMA_ATTRIBUTE_STRING},
-	{"url", SECRET_SCHEMA_ATTRIBUTE_STRING},
-	{"username", SECRET_SCHEMA_ATTRIBUTE_STRING},
-	{NULL, 0},
-    },
+	"org.applink.JiraCredential",
+	SECRET_SCHEMA_NONE,
+	{
+		{"site", SECRET_SCHEMA_ATTRIBUTE_STRING},
+		{"url", SECRET_SCHEMA_ATTRIBUTE_STRING},
+		{"username", SECRET_SCHEMA_ATTRIBUTE_STRING},
+		{NULL, 0},
+	},
 };
 
 static const SecretSchema salesforce_schema = {
-    "org.applink.SalesforceCredential",
-    SECRET_SCHEMA_NONE,
-    {
-	{"site", SECRET_SCHEMA_ATTRIBUTE_STRING},
-	{"link", SECRET_SCHEMA_ATTRIBUTE_STRING},
-	{"username", SECRET_SCHEMA_ATTRIBUTE_STRING},
-	{"login-url", SECRET_SCHEMA_ATTRIBUTE_STRING},
-	{NULL, 0},
-    },
+	"org.applink.SalesforceCredential",
+	SECRET_SCHEMA_NONE,
+	{
+		{"site", SECRET_SCHEMA_ATTRIBUTE_STRING},
+		{"link", SECRET_SCHEMA_ATTRIBUTE_STRING},
+		{"username", SECRET_SCHEMA_ATTRIBUTE_STRING},
+		{"login-url", SECRET_SCHEMA_ATTRIBUTE_STRING},
+		{NULL, 0},
+	},
 };
 
 void
@@ -57,14 +57,15 @@ applink_keyring_set_error(GError **error, const GError *cause, const gchar *what
 {
 	if (g_error_matches(cause, SECRET_ERROR, SECRET_ERROR_IS_LOCKED) ||
 	    g_error_matches(cause, G_IO_ERROR, G_IO_ERROR_CANCELLED)) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_KEYRING_LOCKED,
-			    "the keyring is locked, or the unlock prompt was dismissed or not "
-			    "answered within %u s, while %s; unlock the keyring (e.g. with Seahorse "
-			    "or by logging in to the desktop) and try again",
-			    keyring_timeout,
-			    what);
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_KEYRING_LOCKED,
+			"the keyring is locked, or the unlock prompt was dismissed or not "
+			"answered within %u s, while %s; unlock the keyring (e.g. with Seahorse "
+			"or by logging in to the desktop) and try again",
+			keyring_timeout,
+			what);
 		return;
 	}
 	g_set_error(error,
@@ -115,7 +116,8 @@ applink_keyring_get_service(GCancellable *cancellable, const gchar *what, GError
 	g_autoptr(GError) error_local = NULL;
 	SecretService *service;
 
-	service = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION | SECRET_SERVICE_LOAD_COLLECTIONS,
+	service = secret_service_get_sync(SECRET_SERVICE_OPEN_SESSION |
+						  SECRET_SERVICE_LOAD_COLLECTIONS,
 					  cancellable,
 					  &error_local);
 	if (service == NULL)
@@ -174,7 +176,8 @@ applink_keyring_lookup(const SecretSchema *schema,
 		items = secret_service_search_sync(service,
 						   schema,
 						   attributes,
-						   SECRET_SEARCH_UNLOCK | SECRET_SEARCH_LOAD_SECRETS,
+						   SECRET_SEARCH_UNLOCK |
+							   SECRET_SEARCH_LOAD_SECRETS,
 						   call.cancellable,
 						   &error_local);
 		if (error_local != NULL) {
@@ -184,9 +187,8 @@ applink_keyring_lookup(const SecretSchema *schema,
 
 			value = secret_item_get_secret(item);
 			if (value == NULL && secret_item_get_locked(item)) {
-				g_autoptr(GError) locked = g_error_new_literal(SECRET_ERROR,
-									       SECRET_ERROR_IS_LOCKED,
-									       "locked");
+				g_autoptr(GError) locked = g_error_new_literal(
+					SECRET_ERROR, SECRET_ERROR_IS_LOCKED, "locked");
 				applink_keyring_set_error(error, locked, what);
 			} else if (item_attributes != NULL) {
 				*item_attributes = secret_item_get_attributes(item);
@@ -291,11 +293,8 @@ applink_keyring_lookup_jira(const gchar *site, GError **error)
 	const gchar *text;
 
 	g_hash_table_insert(attributes, "site", g_strdup(site));
-	value = applink_keyring_lookup(&jira_schema,
-				       attributes,
-				       NULL,
-				       "reading the Jira credential",
-				       error);
+	value = applink_keyring_lookup(
+		&jira_schema, attributes, NULL, "reading the Jira credential", error);
 	if (value == NULL)
 		return NULL;
 	text = secret_value_get_text(value);
@@ -308,11 +307,11 @@ static SecretValue *
 applink_keyring_encode_salesforce(const ApplinkSalesforceSecret *secret)
 {
 	const gchar *fields[] = {
-	    APPLINK_SALESFORCE_SECRET_VERSION,
-	    secret->password,
-	    secret->security_token,
-	    secret->consumer_key,
-	    secret->consumer_secret,
+		APPLINK_SALESFORCE_SECRET_VERSION,
+		secret->password,
+		secret->security_token,
+		secret->consumer_key,
+		secret->consumer_secret,
 	};
 	GString *buffer = g_string_new(NULL);
 	SecretValue *value;
@@ -321,9 +320,8 @@ applink_keyring_encode_salesforce(const ApplinkSalesforceSecret *secret)
 		g_string_append(buffer, fields[i] != NULL ? fields[i] : "");
 		g_string_append_c(buffer, '\0');
 	}
-	value = secret_value_new(buffer->str,
-				 (gssize)buffer->len,
-				 "application/x-applink-salesforce-credential");
+	value = secret_value_new(
+		buffer->str, (gssize)buffer->len, "application/x-applink-salesforce-credential");
 	applink_secret_wipe_gstring(buffer);
 	return value;
 }
@@ -344,7 +342,8 @@ applink_keyring_decode_salesforce(SecretValue *value, GError **error)
 		fields[count++] = data + start;
 		start = i + 1;
 	}
-	if (count != G_N_ELEMENTS(fields) || g_strcmp0(fields[0], APPLINK_SALESFORCE_SECRET_VERSION) != 0) {
+	if (count != G_N_ELEMENTS(fields) ||
+	    g_strcmp0(fields[0], APPLINK_SALESFORCE_SECRET_VERSION) != 0) {
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_KEYRING_UNAVAILABLE,
@@ -386,11 +385,8 @@ applink_keyring_store_salesforce(const gchar *site,
 }
 
 ApplinkSalesforceSecret *
-applink_keyring_lookup_salesforce(const gchar *site,
-				  const gchar *link,
-				  gchar **username,
-				  gchar **login_url,
-				  GError **error)
+applink_keyring_lookup_salesforce(
+	const gchar *site, const gchar *link, gchar **username, gchar **login_url, GError **error)
 {
 	g_autoptr(GHashTable) attributes = applink_keyring_attributes_new();
 	g_autoptr(GHashTable) found = NULL;
@@ -398,17 +394,15 @@ applink_keyring_lookup_salesforce(const gchar *site,
 
 	g_hash_table_insert(attributes, "site", g_strdup(site));
 	g_hash_table_insert(attributes, "link", g_strdup(link));
-	value = applink_keyring_lookup(&salesforce_schema,
-				       attributes,
-				       &found,
-				       "reading the Salesforce credential",
-				       error);
+	value = applink_keyring_lookup(
+		&salesforce_schema, attributes, &found, "reading the Salesforce credential", error);
 	if (value == NULL)
 		return NULL;
 	if (username != NULL)
 		*username = g_strdup(found != NULL ? g_hash_table_lookup(found, "username") : NULL);
 	if (login_url != NULL)
-		*login_url = g_strdup(found != NULL ? g_hash_table_lookup(found, "login-url") : NULL);
+		*login_url =
+			g_strdup(found != NULL ? g_hash_table_lookup(found, "login-url") : NULL);
 	return applink_keyring_decode_salesforce(value, error);
 }
 
@@ -431,11 +425,8 @@ applink_keyring_delete_salesforce(const gchar *site,
 		g_hash_table_insert(keep, "username", g_strdup(keep_username));
 		g_hash_table_insert(keep, "login-url", g_strdup(keep_login_url));
 	}
-	return applink_keyring_prune(&salesforce_schema,
-				     selector,
-				     keep,
-				     "deleting the Salesforce credential",
-				     error);
+	return applink_keyring_prune(
+		&salesforce_schema, selector, keep, "deleting the Salesforce credential", error);
 }
 
 gboolean

@@ -17,8 +17,8 @@ applink_keyring_set_timeout(guint seconds);
 /* The secret parts of a link's Salesforce credential, kept together in one keyring item. */
 typedef struct {
 	ApplinkSecret *password;
-	ApplinkSecret *security_token;  /* "" when none */
-	ApplinkSecret *consumer_key;    /* "" for SOAP login() */
+	ApplinkSecret *security_token;	/* "" when none */
+	ApplinkSecret *consumer_key;	/* "" for SOAP login() */
 	ApplinkSecret *consumer_secret; /* "" for SOAP login() */
 } ApplinkSalesforceSecret;
 
@@ -51,11 +51,8 @@ applink_keyring_store_salesforce(const gchar *site,
 				 GError **error);
 
 ApplinkSalesforceSecret *
-applink_keyring_lookup_salesforce(const gchar *site,
-				  const gchar *link,
-				  gchar **username,
-				  gchar **login_url,
-				  GError **error);
+applink_keyring_lookup_salesforce(
+	const gchar *site, const gchar *link, gchar **username, gchar **login_url, GError **error);
 
 gboolean
 applink_keyring_delete_salesforce(const gchar *site,

@@ -49,19 +49,21 @@ applink_links_to_variant(const ApplinkJira *jira,
 			      "outgoing-auth",
 			      g_variant_new_string(configured ? "configured" : "not-configured"));
 	if (requested_name != NULL && g_strcmp0(requested_name, link->name) != 0)
-		g_variant_builder_add(&builder,
-				      "{sv}",
-				      "requested-name",
-				      g_variant_new_string(requested_name));
+		g_variant_builder_add(
+			&builder, "{sv}", "requested-name", g_variant_new_string(requested_name));
 	applink_outgoing_auth_add_stored_fields(&builder, site, link->id);
 	return g_variant_builder_end(&builder);
 }
 
-static ApplinkJiraLink *applink_links_find_by_url(GPtrArray *links, const gchar *url);
+static ApplinkJiraLink *
+applink_links_find_by_url(GPtrArray *links, const gchar *url);
 
 /* Adds the id of the link that, according to Jira, already points at @url. */
 static gboolean
-applink_links_add_existing(const ApplinkJira *jira, const gchar *url, GVariantBuilder *builder, GError **error)
+applink_links_add_existing(const ApplinkJira *jira,
+			   const gchar *url,
+			   GVariantBuilder *builder,
+			   GError **error)
 {
 	g_autoptr(GPtrArray) links = applink_jira_list_links(jira, error);
 	g_autoptr(ApplinkJiraLink) existing = NULL;
@@ -70,7 +72,8 @@ applink_links_add_existing(const ApplinkJira *jira, const gchar *url, GVariantBu
 		return FALSE;
 	existing = applink_links_find_by_url(links, url);
 	if (existing != NULL)
-		g_variant_builder_add(builder, "{sv}", "existing-link", g_variant_new_string(existing->id));
+		g_variant_builder_add(
+			builder, "{sv}", "existing-link", g_variant_new_string(existing->id));
 	return TRUE;
 }
 
@@ -103,20 +106,23 @@ applink_links_probe_url(ApplinkCall *call, GError **error)
 				      "rewritten-from",
 				      g_variant_new_string(url->rewritten_from));
 	if (site_id != NULL) {
-		g_autoptr(ApplinkSite) site = applink_daemon_lookup_site(call->daemon, site_id, error);
+		g_autoptr(ApplinkSite) site =
+			applink_daemon_lookup_site(call->daemon, site_id, error);
 		g_autoptr(SecretValue) authorization = NULL;
 		g_auto(ApplinkJiraUrlCheck) check = {0};
 		ApplinkJira jira = {0};
 
-		if (site == NULL || !applink_site_open_jira(call, site, &jira, &authorization, error) ||
+		if (site == NULL ||
+		    !applink_site_open_jira(call, site, &jira, &authorization, error) ||
 		    !applink_jira_check_url(&jira, url->url, &check, error)) {
 			g_variant_builder_clear(&builder);
 			return NULL;
 		}
-		g_variant_builder_add(&builder,
-				      "{sv}",
-				      "jira-status",
-				      g_variant_new_string(applink_jira_url_status_to_string(check.status)));
+		g_variant_builder_add(
+			&builder,
+			"{sv}",
+			"jira-status",
+			g_variant_new_string(applink_jira_url_status_to_string(check.status)));
 		if (check.redirected_to != NULL)
 			g_variant_builder_add(&builder,
 					      "{sv}",
@@ -156,14 +162,15 @@ applink_links_apply_url_check(const ApplinkJira *jira,
 			    url->url);
 		return FALSE;
 	case APPLINK_JIRA_URL_ALREADY_LINKED:
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_ALREADY_EXISTS,
-			    "Jira at %s already has an application link to %s (%s); see 'applinkctl "
-			    "link list'",
-			    jira->base_url,
-			    url->url,
-			    check->message != NULL ? check->message : "HTTP 409");
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_ALREADY_EXISTS,
+			"Jira at %s already has an application link to %s (%s); see 'applinkctl "
+			"link list'",
+			jira->base_url,
+			url->url,
+			check->message != NULL ? check->message : "HTTP 409");
 		return FALSE;
 	case APPLINK_JIRA_URL_IS_SELF:
 		g_set_error(error,
@@ -236,10 +243,10 @@ applink_links_parse_create(GVariant *parameters,
 	const gchar *input;
 	g_autoptr(GVariant) options = NULL;
 	const ApplinkDictKey keys[] = {
-	    {"type", "s", &request->type},
-	    {"primary", "b", &request->primary},
-	    {"check", "b", &request->check},
-	    {"if-exists", "s", &request->if_exists},
+		{"type", "s", &request->type},
+		{"primary", "b", &request->primary},
+		{"check", "b", &request->check},
+		{"if-exists", "s", &request->if_exists},
 	};
 
 	request->check = TRUE;
@@ -255,11 +262,8 @@ applink_links_parse_create(GVariant *parameters,
 			    request->if_exists);
 		return FALSE;
 	}
-	if (!applink_daemon_check_string(request->name,
-					 "the link name",
-					 APPLINK_MAX_NAME_LENGTH,
-					 FALSE,
-					 error) ||
+	if (!applink_daemon_check_string(
+		    request->name, "the link name", APPLINK_MAX_NAME_LENGTH, FALSE, error) ||
 	    (request->type != NULL &&
 	     !applink_daemon_check_string(request->type, "the link type", 64, FALSE, error)))
 		return FALSE;
@@ -309,7 +313,8 @@ applink_links_create_locked(ApplinkCall *call,
 			       !applink_links_apply_url_check(jira, request->url, &check, error)))
 		return NULL;
 
-	id = applink_jira_create_link(jira, request->name, type, request->url->url, request->primary, error);
+	id = applink_jira_create_link(
+		jira, request->name, type, request->url->url, request->primary, error);
 	if (id == NULL)
 		return NULL;
 	g_message("site %s: link %s created for %s", site->id, id, request->url->url);
@@ -321,7 +326,8 @@ applink_links_create_locked(ApplinkCall *call,
 	}
 	if (request->primary && !created->primary) {
 		if (!applink_jira_make_primary(jira, id, error)) {
-			g_prefix_error(error, "link %s was created, but making it primary failed: ", id);
+			g_prefix_error(
+				error, "link %s was created, but making it primary failed: ", id);
 			return NULL;
 		}
 		created->primary = TRUE;
@@ -403,7 +409,8 @@ applink_links_open(ApplinkCall *call,
 
 	g_variant_get_child(call->parameters, 0, "&s", &site_id);
 	g_variant_get_child(call->parameters, 1, "&s", &link_id);
-	if (!applink_daemon_check_string(link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
+	if (!applink_daemon_check_string(
+		    link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
 		return NULL;
 	*site = applink_daemon_lookup_site(call->daemon, site_id, error);
 	if (*site == NULL || !applink_site_open_jira(call, *site, jira, authorization, error))
@@ -440,9 +447,9 @@ applink_links_update(ApplinkCall *call, GError **error)
 	gboolean primary_given = FALSE;
 	ApplinkJira jira = {0};
 	const ApplinkDictKey keys[] = {
-	    {"name", "s", &name},
-	    {"primary", "b", &primary, FALSE, &primary_given},
-	    {"url", "s", &url},
+		{"name", "s", &name},
+		{"primary", "b", &primary, FALSE, &primary_given},
+		{"url", "s", &url},
 	};
 
 	if (!applink_daemon_parse_dict(changes, "changes", keys, G_N_ELEMENTS(keys), error))
@@ -465,8 +472,8 @@ applink_links_update(ApplinkCall *call, GError **error)
 			    "primary; make that link primary instead");
 		return NULL;
 	}
-	if (name != NULL &&
-	    !applink_daemon_check_string(name, "the link name", APPLINK_MAX_NAME_LENGTH, FALSE, error))
+	if (name != NULL && !applink_daemon_check_string(
+				    name, "the link name", APPLINK_MAX_NAME_LENGTH, FALSE, error))
 		return NULL;
 
 	link = applink_links_open(call, &site, &jira, &authorization, error);

@@ -8,14 +8,14 @@ static gboolean applink_log_verbose = FALSE;
 
 /* Words after which the rest of the token is a credential and must never be written. */
 static const gchar *const redacted_prefixes[] = {
-    "Authorization:",
-    "authorization:",
-    "Bearer ",
-    "Basic ",
-    "password=",
-    "client_secret=",
-    "sessionId>",
-    "access_token",
+	"Authorization:",
+	"authorization:",
+	"Bearer ",
+	"Basic ",
+	"password=",
+	"client_secret=",
+	"sessionId>",
+	"access_token",
 };
 
 /*
@@ -40,7 +40,8 @@ applink_log_redact(const gchar *message)
 			while (end < out->len && out->str[end] == ' ')
 				end++;
 			while (end < out->len && out->str[end] != ' ' && out->str[end] != '&' &&
-			       out->str[end] != '<' && out->str[end] != ',' && out->str[end] != '\n')
+			       out->str[end] != '<' && out->str[end] != ',' &&
+			       out->str[end] != '\n')
 				end++;
 			g_string_erase(out, (gssize)start, (gssize)(end - start));
 			g_string_insert(out, (gssize)start, "[redacted]");
@@ -67,7 +68,10 @@ applink_log_wants_debug(const GLogField *fields, gsize n_fields)
 }
 
 static GLogWriterOutput
-applink_log_writer(GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+applink_log_writer(GLogLevelFlags level,
+		   const GLogField *fields,
+		   gsize n_fields,
+		   gpointer user_data)
 {
 	g_autofree GLogField *copy = NULL;
 	g_autofree gchar *redacted = NULL;

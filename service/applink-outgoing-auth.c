@@ -10,26 +10,29 @@
 
 /* The non-secret fields kept in the settings per link, as they appear in status replies. */
 static const gchar *const stored_string_fields[] = {
-    "salesforce-username",
-    "login-url",
-    "flow",
-    "user-id",
-    "organization-id",
-    "instance-url",
-    "verified-at",
-    "last-error",
-    "last-error-message",
-    "api-version",
+	"salesforce-username",
+	"login-url",
+	"flow",
+	"user-id",
+	"organization-id",
+	"instance-url",
+	"verified-at",
+	"last-error",
+	"last-error-message",
+	"api-version",
 };
 
 /* Adds what applink stored about a link's outgoing authentication to a status dictionary. */
 void
-applink_outgoing_auth_add_stored_fields(GVariantBuilder *builder, const gchar *site, const gchar *link)
+applink_outgoing_auth_add_stored_fields(GVariantBuilder *builder,
+					const gchar *site,
+					const gchar *link)
 {
 	g_autofree gchar *sandbox = applink_settings_get_link(site, link, "sandbox");
 
 	for (gsize i = 0; i < G_N_ELEMENTS(stored_string_fields); i++) {
-		g_autofree gchar *value = applink_settings_get_link(site, link, stored_string_fields[i]);
+		g_autofree gchar *value =
+			applink_settings_get_link(site, link, stored_string_fields[i]);
 
 		if (value != NULL && value[0] != '\0')
 			g_variant_builder_add(builder,
@@ -149,22 +152,24 @@ applink_outgoing_auth_check_credentials(ApplinkAuthRequest *request, GError **er
 }
 
 static gboolean
-applink_outgoing_auth_parse_request(GVariant *parameters, ApplinkAuthRequest *request, GError **error)
+applink_outgoing_auth_parse_request(GVariant *parameters,
+				    ApplinkAuthRequest *request,
+				    GError **error)
 {
 	g_autoptr(GVariant) credentials = g_variant_get_child_value(parameters, 2);
 	g_autoptr(GVariant) options = g_variant_get_child_value(parameters, 3);
 	const ApplinkDictKey credential_keys[] = {
-	    {"username", "s", &request->username},
-	    {"password", "s", &request->secret.password, TRUE},
-	    {"security-token", "s", &request->secret.security_token, TRUE},
-	    {"consumer-key", "s", &request->secret.consumer_key, TRUE},
-	    {"consumer-secret", "s", &request->secret.consumer_secret, TRUE},
+		{"username", "s", &request->username},
+		{"password", "s", &request->secret.password, TRUE},
+		{"security-token", "s", &request->secret.security_token, TRUE},
+		{"consumer-key", "s", &request->secret.consumer_key, TRUE},
+		{"consumer-secret", "s", &request->secret.consumer_secret, TRUE},
 	};
 	const ApplinkDictKey option_keys[] = {
-	    {"login-url", "s", &request->login_url},
-	    {"sandbox", "b", &request->sandbox},
-	    {"api-version", "s", &request->api_version},
-	    {"verify", "b", &request->verify},
+		{"login-url", "s", &request->login_url},
+		{"sandbox", "b", &request->sandbox},
+		{"api-version", "s", &request->api_version},
+		{"verify", "b", &request->verify},
 	};
 
 	request->verify = TRUE;
@@ -173,7 +178,8 @@ applink_outgoing_auth_parse_request(GVariant *parameters, ApplinkAuthRequest *re
 				       credential_keys,
 				       G_N_ELEMENTS(credential_keys),
 				       error) ||
-	    !applink_daemon_parse_dict(options, "options", option_keys, G_N_ELEMENTS(option_keys), error))
+	    !applink_daemon_parse_dict(
+		    options, "options", option_keys, G_N_ELEMENTS(option_keys), error))
 		return FALSE;
 	if (request->login_url != NULL && request->sandbox) {
 		g_set_error(error,
@@ -202,7 +208,9 @@ applink_outgoing_auth_choose_login_url(const ApplinkAuthRequest *request,
 		return g_strdup(APPLINK_LOGIN_URL_SANDBOX);
 	url = applink_url_parse_salesforce(link->display_url, error);
 	if (url == NULL) {
-		g_prefix_error(error, "link %s has no usable Salesforce URL; give --login-url: ", link->id);
+		g_prefix_error(error,
+			       "link %s has no usable Salesforce URL; give --login-url: ",
+			       link->id);
 		return NULL;
 	}
 	return g_steal_pointer(&url->login_url);
@@ -216,18 +224,21 @@ applink_outgoing_auth_login(ApplinkCall *call,
 			    const ApplinkSalesforceSecret *secret,
 			    GError **error)
 {
-	g_autoptr(ApplinkHttp) http = applink_daemon_get_salesforce_http(call->daemon, login_url, error);
+	g_autoptr(ApplinkHttp) http =
+		applink_daemon_get_salesforce_http(call->daemon, login_url, error);
 	ApplinkSalesforceCredentials credentials = {
-	    .username = username,
-	    .password = secret->password,
-	    .security_token = secret->security_token,
-	    .consumer_key = secret->consumer_key[0] != '\0' ? secret->consumer_key : NULL,
-	    .consumer_secret = secret->consumer_secret[0] != '\0' ? secret->consumer_secret : NULL,
+		.username = username,
+		.password = secret->password,
+		.security_token = secret->security_token,
+		.consumer_key = secret->consumer_key[0] != '\0' ? secret->consumer_key : NULL,
+		.consumer_secret =
+			secret->consumer_secret[0] != '\0' ? secret->consumer_secret : NULL,
 	};
 
 	if (http == NULL)
 		return NULL;
-	return applink_salesforce_login(http, login_url, api_version, &credentials, call->cancellable, error);
+	return applink_salesforce_login(
+		http, login_url, api_version, &credentials, call->cancellable, error);
 }
 
 /* Records a successful login of the link in the settings. */
@@ -243,28 +254,28 @@ applink_outgoing_auth_record_success(const gchar *site,
 {
 	g_autofree gchar *now = login != NULL ? applink_outgoing_auth_now() : NULL;
 	const gchar *pairs[] = {
-	    "salesforce-username",
-	    username,
-	    "login-url",
-	    login_url,
-	    "api-version",
-	    api_version,
-	    "flow",
-	    consumer ? "oauth" : "soap",
-	    "sandbox",
-	    login != NULL && login->sandbox ? "true" : "false",
-	    "user-id",
-	    login != NULL ? login->user_id : NULL,
-	    "organization-id",
-	    login != NULL ? login->organization_id : NULL,
-	    "instance-url",
-	    login != NULL ? login->instance_url : NULL,
-	    "verified-at",
-	    now,
-	    "last-error",
-	    NULL,
-	    "last-error-message",
-	    NULL,
+		"salesforce-username",
+		username,
+		"login-url",
+		login_url,
+		"api-version",
+		api_version,
+		"flow",
+		consumer ? "oauth" : "soap",
+		"sandbox",
+		login != NULL && login->sandbox ? "true" : "false",
+		"user-id",
+		login != NULL ? login->user_id : NULL,
+		"organization-id",
+		login != NULL ? login->organization_id : NULL,
+		"instance-url",
+		login != NULL ? login->instance_url : NULL,
+		"verified-at",
+		now,
+		"last-error",
+		NULL,
+		"last-error-message",
+		NULL,
 	};
 
 	return applink_settings_update_link(site, link, pairs, G_N_ELEMENTS(pairs) / 2, error);
@@ -275,14 +286,17 @@ applink_outgoing_auth_record_failure(const gchar *site, const gchar *link, const
 {
 	g_autoptr(GError) error = NULL;
 	const gchar *pairs[] = {
-	    "last-error",
-	    applink_error_to_name(failure->code),
-	    "last-error-message",
-	    failure->message,
+		"last-error",
+		applink_error_to_name(failure->code),
+		"last-error-message",
+		failure->message,
 	};
 
 	if (!applink_settings_update_link(site, link, pairs, G_N_ELEMENTS(pairs) / 2, &error)) {
-		g_warning("site %s link %s: cannot record the failed test: %s", site, link, error->message);
+		g_warning("site %s link %s: cannot record the failed test: %s",
+			  site,
+			  link,
+			  error->message);
 		return FALSE;
 	}
 	return TRUE;
@@ -324,20 +338,13 @@ applink_outgoing_auth_roll_back(const gchar *site,
 	gboolean ok;
 
 	if (previous != NULL)
-		ok = applink_keyring_store_salesforce(site,
-						      link,
-						      previous_username,
-						      previous_login_url,
-						      previous,
-						      &error) &&
+		ok = applink_keyring_store_salesforce(
+			     site, link, previous_username, previous_login_url, previous, &error) &&
 		     (g_strcmp0(previous_username, new_username) == 0 &&
-			      g_strcmp0(previous_login_url, new_login_url) == 0
-			  ? TRUE
-			  : applink_keyring_delete_salesforce(site,
-							      link,
-							      previous_username,
-							      previous_login_url,
-							      &error));
+				      g_strcmp0(previous_login_url, new_login_url) == 0
+			      ? TRUE
+			      : applink_keyring_delete_salesforce(
+					site, link, previous_username, previous_login_url, &error));
 	else
 		ok = applink_keyring_delete_salesforce(site, link, NULL, NULL, &error);
 	if (!ok)
@@ -364,22 +371,16 @@ applink_outgoing_auth_store_and_configure(const ApplinkJira *jira,
 	g_autofree gchar *previous_login_url = NULL;
 	g_autoptr(ApplinkSecret) jira_password = NULL;
 
-	previous = applink_keyring_lookup_salesforce(jira->site,
-						     link,
-						     &previous_username,
-						     &previous_login_url,
-						     error);
+	previous = applink_keyring_lookup_salesforce(
+		jira->site, link, &previous_username, &previous_login_url, error);
 	if (previous == NULL && error != NULL && *error != NULL)
 		return FALSE;
-	if (!applink_keyring_store_salesforce(jira->site,
-					      link,
-					      request->username,
-					      login_url,
-					      &request->secret,
-					      error))
+	if (!applink_keyring_store_salesforce(
+		    jira->site, link, request->username, login_url, &request->secret, error))
 		return FALSE;
 
-	jira_password = applink_secret_concat(request->secret.password, request->secret.security_token);
+	jira_password =
+		applink_secret_concat(request->secret.password, request->secret.security_token);
 	if (!applink_jira_set_basic_auth(jira, link, request->username, jira_password, error)) {
 		applink_outgoing_auth_roll_back(jira->site,
 						link,
@@ -390,7 +391,8 @@ applink_outgoing_auth_store_and_configure(const ApplinkJira *jira,
 						previous_login_url);
 		return FALSE;
 	}
-	return applink_keyring_delete_salesforce(jira->site, link, request->username, login_url, error);
+	return applink_keyring_delete_salesforce(
+		jira->site, link, request->username, login_url, error);
 }
 
 /* Opens a (site, link, ...) call: the site, a Jira handle and the link. */
@@ -406,7 +408,8 @@ applink_outgoing_auth_open(ApplinkCall *call,
 
 	g_variant_get_child(call->parameters, 0, "&s", &site_id);
 	g_variant_get_child(call->parameters, 1, "&s", &link_id);
-	if (!applink_daemon_check_string(link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
+	if (!applink_daemon_check_string(
+		    link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
 		return NULL;
 	*site = applink_daemon_lookup_site(call->daemon, site_id, error);
 	if (*site == NULL || !applink_site_open_jira(call, *site, jira, authorization, error))
@@ -456,7 +459,8 @@ applink_outgoing_auth_set_locked(ApplinkCall *call,
 						  error))
 		return NULL;
 	status = applink_outgoing_auth_status(site->id, link->id, TRUE, TRUE, NULL);
-	applink_daemon_emit_outgoing_auth_changed(call->daemon, site->id, link->id, "configured", status);
+	applink_daemon_emit_outgoing_auth_changed(
+		call->daemon, site->id, link->id, "configured", status);
 	return g_variant_new("(@a{sv})", status);
 }
 
@@ -524,19 +528,19 @@ applink_outgoing_auth_get(ApplinkCall *call, GError **error)
 	link = applink_outgoing_auth_open(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
-	if (!applink_jira_get_basic_auth(&jira, link->id, &configured, &jira_username, &jira_password, error))
+	if (!applink_jira_get_basic_auth(
+		    &jira, link->id, &configured, &jira_username, &jira_password, error))
 		return NULL;
-	stored = applink_keyring_lookup_salesforce(site->id,
-						   link->id,
-						   &stored_username,
-						   NULL,
-						   &keyring_error);
+	stored = applink_keyring_lookup_salesforce(
+		site->id, link->id, &stored_username, NULL, &keyring_error);
 	if (keyring_error != NULL) {
 		g_propagate_error(error, g_steal_pointer(&keyring_error));
 		return NULL;
 	}
-	in_sync = applink_outgoing_auth_jira_matches(jira_username, jira_password, stored_username, stored);
-	status = applink_outgoing_auth_status(site->id, link->id, configured, stored != NULL, &in_sync);
+	in_sync = applink_outgoing_auth_jira_matches(
+		jira_username, jira_password, stored_username, stored);
+	status = applink_outgoing_auth_status(
+		site->id, link->id, configured, stored != NULL, &in_sync);
 	return g_variant_new("(@a{sv})", status);
 }
 
@@ -561,26 +565,28 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 	link = applink_outgoing_auth_open(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
-	stored = applink_keyring_lookup_salesforce(site->id, link->id, &username, &login_url, error);
+	stored =
+		applink_keyring_lookup_salesforce(site->id, link->id, &username, &login_url, error);
 	if (stored == NULL) {
 		if (error != NULL && *error == NULL)
-			g_set_error(error,
-				    APPLINK_ERROR,
-				    APPLINK_ERROR_NOT_FOUND,
-				    "no Salesforce credential is stored for link %s of site '%s'; set "
-				    "one with 'applinkctl auth set'",
-				    link->id,
-				    site->id);
+			g_set_error(
+				error,
+				APPLINK_ERROR,
+				APPLINK_ERROR_NOT_FOUND,
+				"no Salesforce credential is stored for link %s of site '%s'; set "
+				"one with 'applinkctl auth set'",
+				link->id,
+				site->id);
 		return NULL;
 	}
 	api_version = applink_settings_get_link(site->id, link->id, "api-version");
-	login = applink_outgoing_auth_login(call,
-					    login_url,
-					    api_version != NULL ? api_version
-								: APPLINK_SALESFORCE_DEFAULT_API_VERSION,
-					    username,
-					    stored,
-					    &login_error);
+	login = applink_outgoing_auth_login(
+		call,
+		login_url,
+		api_version != NULL ? api_version : APPLINK_SALESFORCE_DEFAULT_API_VERSION,
+		username,
+		stored,
+		&login_error);
 	if (login != NULL) {
 		if (!applink_outgoing_auth_record_success(site->id,
 							  link->id,
@@ -636,6 +642,7 @@ applink_outgoing_auth_clear(ApplinkCall *call, GError **error)
 		return NULL;
 	g_message("site %s link %s: outgoing authentication cleared", site->id, link->id);
 	status = applink_outgoing_auth_status(site->id, link->id, FALSE, FALSE, NULL);
-	applink_daemon_emit_outgoing_auth_changed(call->daemon, site->id, link->id, "not-configured", status);
+	applink_daemon_emit_outgoing_auth_changed(
+		call->daemon, site->id, link->id, "not-configured", status);
 	return g_variant_new("()");
 }

@@ -884,7 +884,8 @@ soap_reply_parse(SoapReply *reply, const gchar *body, gsize length, GError **err
 
 	/* GMarkup in GLib 2.74 can set an error twice on invalid UTF-8 inside CDATA. */
 	if (!g_utf8_validate(body, (gssize)length, NULL)) {
-		g_set_error_literal(error, G_MARKUP_ERROR, G_MARKUP_ERROR_BAD_UTF8, "invalid UTF-8");
+		g_set_error_literal(
+			error, G_MARKUP_ERROR, G_MARKUP_ERROR_BAD_UTF8, "invalid UTF-8");
 		return FALSE;
 	}
 	context = g_markup_parse_context_new(&parser,
@@ -1054,7 +1055,8 @@ json_object_from_data(const gchar *body, gsize length)
 	if (body == NULL || length == 0)
 		return NULL;
 	if (!applink_json_depth_is_acceptable(body, length)) {
-		g_debug("Salesforce token reply nests deeper than %d levels", APPLINK_JSON_MAX_DEPTH);
+		g_debug("Salesforce token reply nests deeper than %d levels",
+			APPLINK_JSON_MAX_DEPTH);
 		return NULL;
 	}
 	if (!json_parser_load_from_data(parser, body, (gssize)length, &parse_error)) {

@@ -9,10 +9,10 @@ G_BEGIN_DECLS
 
 /* The non-secret outcome of a successful Salesforce login. */
 typedef struct {
-	gchar *flow;            /* "soap" or "oauth" */
-	gchar *user_id;         /* may be NULL when the reply lacks it */
+	gchar *flow;		/* "soap" or "oauth" */
+	gchar *user_id;		/* may be NULL when the reply lacks it */
 	gchar *organization_id; /* may be NULL */
-	gchar *instance_url;    /* scheme and host, such as https://na1.salesforce.com */
+	gchar *instance_url;	/* scheme and host, such as https://na1.salesforce.com */
 	gboolean sandbox;
 } ApplinkSalesforceLogin;
 
@@ -50,11 +50,8 @@ applink_salesforce_login(ApplinkHttp *http,
  * LOGIN_MUST_USE_SECURITY_TOKEN and INVALID_LOGIN get the right advice.
  */
 ApplinkSalesforceLogin *
-applink_salesforce_parse_soap_reply(guint status,
-				    const gchar *body,
-				    gsize length,
-				    gboolean token_given,
-				    GError **error);
+applink_salesforce_parse_soap_reply(
+	guint status, const gchar *body, gsize length, gboolean token_given, GError **error);
 
 /*
  * Parses the reply to an OAuth 2.0 username-password token request: @content_type is the

@@ -43,11 +43,8 @@ applink_sites_check_credentials(ApplinkSiteRequest *request, GError **error)
 		return FALSE;
 	}
 	if (request->token != NULL)
-		return applink_daemon_check_string(request->token,
-						   "the token",
-						   APPLINK_MAX_SECRET_LENGTH,
-						   FALSE,
-						   error);
+		return applink_daemon_check_string(
+			request->token, "the token", APPLINK_MAX_SECRET_LENGTH, FALSE, error);
 	if (request->username == NULL || request->password == NULL) {
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -57,12 +54,13 @@ applink_sites_check_credentials(ApplinkSiteRequest *request, GError **error)
 		return FALSE;
 	}
 	if (strchr(request->username, ':') != NULL) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_INVALID_ARGUMENT,
-			    "the Jira user name '%s' contains ':', which Basic authentication cannot "
-			    "carry; use a personal access token",
-			    request->username);
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_INVALID_ARGUMENT,
+			"the Jira user name '%s' contains ':', which Basic authentication cannot "
+			"carry; use a personal access token",
+			request->username);
 		return FALSE;
 	}
 	return applink_daemon_check_string(request->username,
@@ -90,12 +88,13 @@ applink_sites_check_options(ApplinkSiteRequest *request, GError **error)
 		return FALSE;
 	}
 	if (request->link_type != NULL && !applink_url_site_id_is_valid(request->link_type)) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_INVALID_ARGUMENT,
-			    "the link type '%s' is invalid: use the application type id Jira shows, "
-			    "e.g. 'salesforce'",
-			    request->link_type);
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_INVALID_ARGUMENT,
+			"the link type '%s' is invalid: use the application type id Jira shows, "
+			"e.g. 'salesforce'",
+			request->link_type);
 		return FALSE;
 	}
 	if (request->ca_file != NULL) {
@@ -126,14 +125,14 @@ applink_sites_parse_request(GVariant *parameters, ApplinkSiteRequest *request, G
 	g_autoptr(GVariant) credentials = NULL;
 	g_autoptr(GVariant) options = NULL;
 	const ApplinkDictKey credential_keys[] = {
-	    {"token", "s", &request->token, TRUE},
-	    {"username", "s", &request->username},
-	    {"password", "s", &request->password, TRUE},
+		{"token", "s", &request->token, TRUE},
+		{"username", "s", &request->username},
+		{"password", "s", &request->password, TRUE},
 	};
 	const ApplinkDictKey option_keys[] = {
-	    {"name", "s", &request->name},
-	    {"ca-file", "s", &request->ca_file},
-	    {"link-type", "s", &request->link_type},
+		{"name", "s", &request->name},
+		{"ca-file", "s", &request->ca_file},
+		{"link-type", "s", &request->link_type},
 	};
 
 	g_variant_get(parameters, "(&s@a{sv}@a{sv})", &url, &credentials, &options);
@@ -145,7 +144,8 @@ applink_sites_parse_request(GVariant *parameters, ApplinkSiteRequest *request, G
 				       credential_keys,
 				       G_N_ELEMENTS(credential_keys),
 				       error) ||
-	    !applink_daemon_parse_dict(options, "options", option_keys, G_N_ELEMENTS(option_keys), error))
+	    !applink_daemon_parse_dict(
+		    options, "options", option_keys, G_N_ELEMENTS(option_keys), error))
 		return FALSE;
 	return applink_sites_check_credentials(request, error) &&
 	       applink_sites_check_options(request, error);
@@ -176,19 +176,19 @@ static gboolean
 applink_sites_save(ApplinkSite *site, GError **error)
 {
 	const gchar *pairs[] = {
-	    "url",
-	    site->url,
-	    "auth",
-	    site->auth,
-	    "username",
-	    site->username,
-	    "jira-version",
-	    site->jira_version,
-	    "link-type",
-	    site->link_type,
-	    site->ca_file != NULL ? "ca-file" : NULL,
-	    site->ca_file,
-	    NULL,
+		"url",
+		site->url,
+		"auth",
+		site->auth,
+		"username",
+		site->username,
+		"jira-version",
+		site->jira_version,
+		"link-type",
+		site->link_type,
+		site->ca_file != NULL ? "ca-file" : NULL,
+		site->ca_file,
+		NULL,
 	};
 
 	return applink_settings_set_site(site->id, pairs, error);
@@ -217,8 +217,10 @@ applink_sites_add(ApplinkCall *call, GError **error)
 	if (request.token != NULL)
 		authorization = applink_secret_concat("Bearer ", request.token);
 	else {
-		g_autoptr(ApplinkSecret) pair = g_strdup_printf("%s:%s", request.username, request.password);
-		g_autoptr(ApplinkSecret) encoded = g_base64_encode((const guchar *)pair, strlen(pair));
+		g_autoptr(ApplinkSecret) pair =
+			g_strdup_printf("%s:%s", request.username, request.password);
+		g_autoptr(ApplinkSecret) encoded =
+			g_base64_encode((const guchar *)pair, strlen(pair));
 
 		authorization = applink_secret_concat("Basic ", encoded);
 	}
@@ -237,10 +239,14 @@ applink_sites_add(ApplinkCall *call, GError **error)
 	if (!applink_sites_save(site, error))
 		return NULL;
 	site->authorization = secret_value_new(authorization, -1, "text/plain");
-	site->authorization_expiry = g_get_monotonic_time() +
-				     (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
+	site->authorization_expiry =
+		g_get_monotonic_time() + (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
 	applink_daemon_put_site(call->daemon, site);
-	g_message("site %s added: %s, Jira %s, user %s", site->id, site->url, site->jira_version, site->username);
+	g_message("site %s added: %s, Jira %s, user %s",
+		  site->id,
+		  site->url,
+		  site->jira_version,
+		  site->username);
 	applink_daemon_emit_sites_changed(call->daemon);
 	return g_variant_new("(s)", site->id);
 }
@@ -279,10 +285,11 @@ applink_sites_to_variant(ApplinkSite *site)
 			      "{sv}",
 			      "username",
 			      g_variant_new_string(site->username != NULL ? site->username : ""));
-	g_variant_builder_add(&builder,
-			      "{sv}",
-			      "jira-version",
-			      g_variant_new_string(site->jira_version != NULL ? site->jira_version : ""));
+	g_variant_builder_add(
+		&builder,
+		"{sv}",
+		"jira-version",
+		g_variant_new_string(site->jira_version != NULL ? site->jira_version : ""));
 	g_variant_builder_add(&builder,
 			      "{sv}",
 			      "ca-file",
@@ -300,7 +307,8 @@ applink_sites_list(ApplinkCall *call, GError **error)
 	(void)error;
 	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < sites->len; i++)
-		g_variant_builder_add_value(&builder, applink_sites_to_variant(g_ptr_array_index(sites, i)));
+		g_variant_builder_add_value(&builder,
+					    applink_sites_to_variant(g_ptr_array_index(sites, i)));
 	return g_variant_new("(aa{sv})", &builder);
 }
 

@@ -8,12 +8,12 @@
 
 /* The domains whose hosts may receive Salesforce credentials. */
 static const gchar *const salesforce_domains[] = {
-    "salesforce.com",
-    "force.com",
-    "cloudforce.com",
-    "salesforce.mil",
-    "crmforce.mil",
-    "sfcrmproducts.cn",
+	"salesforce.com",
+	"force.com",
+	"cloudforce.com",
+	"salesforce.mil",
+	"crmforce.mil",
+	"sfcrmproducts.cn",
 };
 
 void
@@ -80,7 +80,8 @@ static gboolean
 applink_url_check_text(const gchar *input, const gchar *what, GError **error)
 {
 	if (input == NULL || input[0] == '\0') {
-		g_set_error(error, APPLINK_ERROR, APPLINK_ERROR_INVALID_URL, "the %s is empty", what);
+		g_set_error(
+			error, APPLINK_ERROR, APPLINK_ERROR_INVALID_URL, "the %s is empty", what);
 		return FALSE;
 	}
 	if (strlen(input) > APPLINK_URL_MAX_LENGTH) {
@@ -151,7 +152,8 @@ applink_url_parse_common(const gchar *input, const gchar *what, GError **error)
 		return NULL;
 	text = applink_url_strip_wrapping(input);
 	if (text[0] == '\0') {
-		g_set_error(error, APPLINK_ERROR, APPLINK_ERROR_INVALID_URL, "the %s is empty", what);
+		g_set_error(
+			error, APPLINK_ERROR, APPLINK_ERROR_INVALID_URL, "the %s is empty", what);
 		return NULL;
 	}
 	if (strchr(text, ' ') != NULL) {
@@ -163,7 +165,8 @@ applink_url_parse_common(const gchar *input, const gchar *what, GError **error)
 			    text);
 		return NULL;
 	}
-	with_scheme = strstr(text, "://") != NULL ? g_strdup(text) : g_strconcat("https://", text, NULL);
+	with_scheme =
+		strstr(text, "://") != NULL ? g_strdup(text) : g_strconcat("https://", text, NULL);
 	/* Parsed encoded, so that %2F or %3F in a host or path never turns into a separator. */
 	uri = g_uri_parse(with_scheme, G_URI_FLAGS_ENCODED, &error_local);
 	if (uri == NULL) {
@@ -280,7 +283,8 @@ applink_url_classify(ApplinkSalesforceUrl *url)
 		url->kind = "sandbox";
 		url->sandbox = TRUE;
 		url->login_url = g_strdup(url->url);
-	} else if (strstr(host, ".my.") != NULL || applink_url_host_has_suffix(host, "cloudforce.com")) {
+	} else if (strstr(host, ".my.") != NULL ||
+		   applink_url_host_has_suffix(host, "cloudforce.com")) {
 		url->kind = "my-domain";
 		url->login_url = g_strdup(url->url);
 	} else if (g_str_has_prefix(host, "cs") && g_ascii_isdigit(host[2])) {

@@ -13,9 +13,9 @@ G_BEGIN_DECLS
 
 /* A Salesforce application URL after normalisation. */
 typedef struct {
-	gchar *url;            /* scheme, host and non-default port, e.g. https://ap1.salesforce.com */
-	gchar *host;           /* lower case, without brackets for IPv6 */
-	const gchar *kind;     /* "my-domain", "sandbox", "instance", "login" or "loopback" */
+	gchar *url;	   /* scheme, host and non-default port, e.g. https://ap1.salesforce.com */
+	gchar *host;	   /* lower case, without brackets for IPv6 */
+	const gchar *kind; /* "my-domain", "sandbox", "instance", "login" or "loopback" */
 	gboolean sandbox;
 	gchar *rewritten_from; /* the Lightning URL it was rewritten from, or NULL */
 	gchar *login_url;      /* where outgoing authentication logs in by default */

@@ -54,11 +54,12 @@ applink_main_name_lost_cb(GDBusConnection *connection, const gchar *name, gpoint
 		else if (main_data->name_owned)
 			g_message("another applinkd took over %s, stopping", name);
 		else
-			main_data->error = g_error_new(APPLINK_ERROR,
-						       APPLINK_ERROR_ALREADY_EXISTS,
-						       "the name %s is taken by another applinkd; stop it, "
-						       "or start this one with --replace",
-						       name);
+			main_data->error =
+				g_error_new(APPLINK_ERROR,
+					    APPLINK_ERROR_ALREADY_EXISTS,
+					    "the name %s is taken by another applinkd; stop it, "
+					    "or start this one with --replace",
+					    name);
 	}
 	g_main_loop_quit(main_data->loop);
 }
@@ -83,31 +84,38 @@ main(int argc, char **argv)
 	gint http_timeout = 30;
 	gint keyring_timeout = APPLINK_KEYRING_DEFAULT_TIMEOUT_SECONDS;
 	const GOptionEntry entries[] = {
-	    {"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL},
-	    {"replace", 'r', 0, G_OPTION_ARG_NONE, &replace, "Replace a running applinkd", NULL},
-	    {"idle-timeout",
-	     0,
-	     0,
-	     G_OPTION_ARG_INT,
-	     &idle_timeout,
-	     "Exit after SECONDS without a call in flight (0 = never)",
-	     "SECONDS"},
-	    {"timeout",
-	     0,
-	     0,
-	     G_OPTION_ARG_INT,
-	     &http_timeout,
-	     "Time limit of one HTTP request, in seconds (default 30)",
-	     "SECONDS"},
-	    {"keyring-timeout",
-	     0,
-	     0,
-	     G_OPTION_ARG_INT,
-	     &keyring_timeout,
-	     "Time limit of one keyring call, including an unlock prompt, in seconds (default 60)",
-	     "SECONDS"},
-	    {"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
-	    {NULL},
+		{"verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, "Log debug messages", NULL},
+		{"replace",
+		 'r',
+		 0,
+		 G_OPTION_ARG_NONE,
+		 &replace,
+		 "Replace a running applinkd",
+		 NULL},
+		{"idle-timeout",
+		 0,
+		 0,
+		 G_OPTION_ARG_INT,
+		 &idle_timeout,
+		 "Exit after SECONDS without a call in flight (0 = never)",
+		 "SECONDS"},
+		{"timeout",
+		 0,
+		 0,
+		 G_OPTION_ARG_INT,
+		 &http_timeout,
+		 "Time limit of one HTTP request, in seconds (default 30)",
+		 "SECONDS"},
+		{"keyring-timeout",
+		 0,
+		 0,
+		 G_OPTION_ARG_INT,
+		 &keyring_timeout,
+		 "Time limit of one keyring call, including an unlock prompt, in seconds (default "
+		 "60)",
+		 "SECONDS"},
+		{"version", 0, 0, G_OPTION_ARG_NONE, &version, "Print the version and exit", NULL},
+		{NULL},
 	};
 	g_autoptr(GOptionContext) context = g_option_context_new("- the applink session service");
 	g_autoptr(GError) error = NULL;
@@ -152,7 +160,7 @@ main(int argc, char **argv)
 	owner_id = g_bus_own_name(G_BUS_TYPE_SESSION,
 				  APPLINK_BUS_NAME,
 				  G_BUS_NAME_OWNER_FLAGS_ALLOW_REPLACEMENT |
-				      (replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : 0),
+					  (replace ? G_BUS_NAME_OWNER_FLAGS_REPLACE : 0),
 				  applink_main_bus_acquired_cb,
 				  applink_main_name_acquired_cb,
 				  applink_main_name_lost_cb,

@@ -14,11 +14,11 @@ static void
 test_jira_json_rejects_non_json(void)
 {
 	const gchar *bodies[] = {
-	    "",
-	    "<html><body>Log in</body></html>",
-	    "  \n<!DOCTYPE html>",
-	    "{\"applicationLinks\": [",
-	    "\xff\xfe{}",
+		"",
+		"<html><body>Log in</body></html>",
+		"  \n<!DOCTYPE html>",
+		"{\"applicationLinks\": [",
+		"\xff\xfe{}",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(bodies); i++) {
@@ -45,14 +45,15 @@ test_jira_json_html_content_type(void)
 static void
 test_jira_links_parse(void)
 {
-	const gchar *body = "{\"applicationLinks\": ["
-			    "{\"id\": \"a1\", \"name\": \"SF\", \"typeId\": \"salesforce\","
-			    " \"displayUrl\": \"https://ap1.salesforce.com\","
-			    " \"rpcUrl\": \"https://ap1.salesforce.com\", \"isPrimary\": true,"
-			    " \"isSystem\": false, \"unknown\": [1, 2]},"
-			    "{\"id\": \"b2\", \"name\": \"System\", \"typeId\": \"jira\","
-			    " \"displayUrl\": \"https://x\", \"isPrimary\": false, \"isSystem\": true}"
-			    "]}";
+	const gchar *body =
+		"{\"applicationLinks\": ["
+		"{\"id\": \"a1\", \"name\": \"SF\", \"typeId\": \"salesforce\","
+		" \"displayUrl\": \"https://ap1.salesforce.com\","
+		" \"rpcUrl\": \"https://ap1.salesforce.com\", \"isPrimary\": true,"
+		" \"isSystem\": false, \"unknown\": [1, 2]},"
+		"{\"id\": \"b2\", \"name\": \"System\", \"typeId\": \"jira\","
+		" \"displayUrl\": \"https://x\", \"isPrimary\": false, \"isSystem\": true}"
+		"]}";
 	g_autoptr(GError) error = NULL;
 	g_autoptr(JsonNode) node = parse(body, &error);
 	g_autoptr(GPtrArray) links = NULL;
@@ -78,17 +79,17 @@ static void
 test_jira_links_wrong_shape(void)
 {
 	const gchar *bodies[] = {
-	    "[]",
-	    "{}",
-	    "{\"applicationLinks\": \"x\"}",
-	    "{\"applicationLinks\": [1]}",
-	    "{\"applicationLinks\": [{\"id\": 5, \"name\": \"a\", \"typeId\": \"t\"}]}",
-	    "{\"applicationLinks\": [{\"id\": \"a\", \"name\": [], \"typeId\": \"t\"}]}",
-	    "{\"applicationLinks\": [{\"id\": \"a\", \"name\": \"n\", \"typeId\": \"t\","
-	    " \"isPrimary\": \"yes\"}]}",
-	    "{\"applicationLinks\": [{\"id\": \"a\", \"name\": \"n\", \"typeId\": \"t\","
-	    " \"isPrimary\": 123456789012345678901234567890}]}",
-	    "{\"applicationLinks\": [{\"name\": \"n\", \"typeId\": \"t\"}]}",
+		"[]",
+		"{}",
+		"{\"applicationLinks\": \"x\"}",
+		"{\"applicationLinks\": [1]}",
+		"{\"applicationLinks\": [{\"id\": 5, \"name\": \"a\", \"typeId\": \"t\"}]}",
+		"{\"applicationLinks\": [{\"id\": \"a\", \"name\": [], \"typeId\": \"t\"}]}",
+		"{\"applicationLinks\": [{\"id\": \"a\", \"name\": \"n\", \"typeId\": \"t\","
+		" \"isPrimary\": \"yes\"}]}",
+		"{\"applicationLinks\": [{\"id\": \"a\", \"name\": \"n\", \"typeId\": \"t\","
+		" \"isPrimary\": 123456789012345678901234567890}]}",
+		"{\"applicationLinks\": [{\"name\": \"n\", \"typeId\": \"t\"}]}",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(bodies); i++) {
@@ -130,19 +131,20 @@ test_jira_error_message_shapes(void)
 		const gchar *body;
 		const gchar *message;
 	} cases[] = {
-	    {"{\"status-code\": 401, \"message\": \"This resource requires WebSudo.\"}",
-	     "This resource requires WebSudo."},
-	    {"{\"status\": 400, \"message\": [\"a\", \"b\"], \"fields\": []}", "a; b"},
-	    {"{\"errorMessages\": [\"You are not authenticated\"]}", "You are not authenticated"},
-	    {"XSRF check failed", "XSRF check failed"},
-	    {"<html>long page</html>", NULL},
-	    {"{\"message\": 5}", NULL},
-	    {"", NULL},
+		{"{\"status-code\": 401, \"message\": \"This resource requires WebSudo.\"}",
+		 "This resource requires WebSudo."},
+		{"{\"status\": 400, \"message\": [\"a\", \"b\"], \"fields\": []}", "a; b"},
+		{"{\"errorMessages\": [\"You are not authenticated\"]}",
+		 "You are not authenticated"},
+		{"XSRF check failed", "XSRF check failed"},
+		{"<html>long page</html>", NULL},
+		{"{\"message\": 5}", NULL},
+		{"", NULL},
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *message =
-		    applink_jira_parse_error_message(cases[i].body, strlen(cases[i].body));
+			applink_jira_parse_error_message(cases[i].body, strlen(cases[i].body));
 
 		g_assert_cmpstr(message, ==, cases[i].message);
 	}
@@ -172,9 +174,10 @@ test_jira_url_check(void)
 static void
 test_jira_providers(void)
 {
-	const gchar *body = "{\"authenticationProviders\": [{\"provider\":"
-			    " \"com.atlassian.applinks.api.auth.types.BasicAuthenticationProvider\","
-			    " \"config\": {\"username\": \"u\", \"password\": \"pT\"}}]}";
+	const gchar *body =
+		"{\"authenticationProviders\": [{\"provider\":"
+		" \"com.atlassian.applinks.api.auth.types.BasicAuthenticationProvider\","
+		" \"config\": {\"username\": \"u\", \"password\": \"pT\"}}]}";
 	g_autoptr(JsonNode) node = parse(body, NULL);
 	g_autoptr(JsonNode) none = parse("{\"authenticationProviders\": []}", NULL);
 	g_autoptr(JsonNode) bad = parse("{\"authenticationProviders\": [{\"provider\": 1}]}", NULL);
@@ -183,20 +186,23 @@ test_jira_providers(void)
 	g_autoptr(GError) error = NULL;
 	gboolean configured = FALSE;
 
-	g_assert_true(applink_jira_parse_providers(node, &configured, &username, &password, "GET /p", NULL));
+	g_assert_true(applink_jira_parse_providers(
+		node, &configured, &username, &password, "GET /p", NULL));
 	g_assert_true(configured);
 	g_assert_cmpstr(username, ==, "u");
 	g_assert_cmpstr(password, ==, "pT");
 	g_assert_true(applink_jira_parse_providers(none, &configured, NULL, NULL, "GET /p", NULL));
 	g_assert_false(configured);
-	g_assert_false(applink_jira_parse_providers(bad, &configured, NULL, NULL, "GET /p", &error));
+	g_assert_false(
+		applink_jira_parse_providers(bad, &configured, NULL, NULL, "GET /p", &error));
 	g_assert_error(error, APPLINK_ERROR, APPLINK_ERROR_JIRA);
 }
 
 static void
 test_jira_server_info(void)
 {
-	g_autoptr(JsonNode) info = parse("{\"version\": \"9.12.2\", \"versionNumbers\": [9, 12, 2]}", NULL);
+	g_autoptr(JsonNode) info =
+		parse("{\"version\": \"9.12.2\", \"versionNumbers\": [9, 12, 2]}", NULL);
 	g_autoptr(JsonNode) bad = parse("{\"version\": 9}", NULL);
 	g_autoptr(GError) error = NULL;
 	g_autofree gchar *version = applink_jira_parse_server_version(info, "GET /s", NULL);
