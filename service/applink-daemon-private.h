@@ -165,6 +165,13 @@ applink_site_open_jira(ApplinkCall *call,
 		       SecretValue **authorization,
 		       GError **error);
 
+ApplinkJiraLink *
+applink_site_open_link(ApplinkCall *call,
+		       ApplinkSite **site,
+		       ApplinkJira *jira,
+		       SecretValue **authorization,
+		       GError **error);
+
 void
 applink_outgoing_auth_add_stored_fields(GVariantBuilder *builder,
 					const gchar *site,

@@ -396,28 +396,6 @@ applink_links_list(ApplinkCall *call, GError **error)
 	return g_variant_new("(aa{sv})", &builder);
 }
 
-/* Opens the site of a (site, link) call and finds the link by id or exact name. */
-static ApplinkJiraLink *
-applink_links_open(ApplinkCall *call,
-		   ApplinkSite **site,
-		   ApplinkJira *jira,
-		   SecretValue **authorization,
-		   GError **error)
-{
-	const gchar *site_id;
-	const gchar *link_id;
-
-	g_variant_get_child(call->parameters, 0, "&s", &site_id);
-	g_variant_get_child(call->parameters, 1, "&s", &link_id);
-	if (!applink_daemon_check_string(
-		    link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
-		return NULL;
-	*site = applink_daemon_lookup_site(call->daemon, site_id, error);
-	if (*site == NULL || !applink_site_open_jira(call, *site, jira, authorization, error))
-		return NULL;
-	return applink_jira_find_link(jira, link_id, error);
-}
-
 GVariant *
 applink_links_get(ApplinkCall *call, GError **error)
 {
@@ -427,7 +405,7 @@ applink_links_get(ApplinkCall *call, GError **error)
 	ApplinkJira jira = {0};
 	GVariant *result;
 
-	link = applink_links_open(call, &site, &jira, &authorization, error);
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
 	result = applink_links_to_variant(&jira, site->id, link, NULL, error);
@@ -476,7 +454,7 @@ applink_links_update(ApplinkCall *call, GError **error)
 				    name, "the link name", APPLINK_MAX_NAME_LENGTH, FALSE, error))
 		return NULL;
 
-	link = applink_links_open(call, &site, &jira, &authorization, error);
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
 	if (name != NULL && g_strcmp0(name, link->name) != 0 &&
@@ -501,7 +479,7 @@ applink_links_delete(ApplinkCall *call, GError **error)
 	GMutex *lock;
 	gboolean ok;
 
-	link = applink_links_open(call, &site, &jira, &authorization, error);
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
 	lock = applink_daemon_get_link_lock(call->daemon, site->id, link->id);

@@ -395,28 +395,6 @@ applink_outgoing_auth_store_and_configure(const ApplinkJira *jira,
 		jira->site, link, request->username, login_url, error);
 }
 
-/* Opens a (site, link, ...) call: the site, a Jira handle and the link. */
-static ApplinkJiraLink *
-applink_outgoing_auth_open(ApplinkCall *call,
-			   ApplinkSite **site,
-			   ApplinkJira *jira,
-			   SecretValue **authorization,
-			   GError **error)
-{
-	const gchar *site_id;
-	const gchar *link_id;
-
-	g_variant_get_child(call->parameters, 0, "&s", &site_id);
-	g_variant_get_child(call->parameters, 1, "&s", &link_id);
-	if (!applink_daemon_check_string(
-		    link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
-		return NULL;
-	*site = applink_daemon_lookup_site(call->daemon, site_id, error);
-	if (*site == NULL || !applink_site_open_jira(call, *site, jira, authorization, error))
-		return NULL;
-	return applink_jira_find_link(jira, link_id, error);
-}
-
 static GVariant *
 applink_outgoing_auth_set_locked(ApplinkCall *call,
 				 ApplinkSite *site,
@@ -478,7 +456,7 @@ applink_outgoing_auth_set(ApplinkCall *call, GError **error)
 
 	if (!applink_outgoing_auth_parse_request(call->parameters, &request, error))
 		return NULL;
-	link = applink_outgoing_auth_open(call, &site, &jira, &authorization, error);
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
 	lock = applink_daemon_get_link_lock(call->daemon, site->id, link->id);
@@ -525,7 +503,7 @@ applink_outgoing_auth_get(ApplinkCall *call, GError **error)
 	gboolean configured = FALSE;
 	gboolean in_sync;
 
-	link = applink_outgoing_auth_open(call, &site, &jira, &authorization, error);
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
 	if (!applink_jira_get_basic_auth(
@@ -562,7 +540,7 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 	ApplinkJira jira = {0};
 	gboolean configured = FALSE;
 
-	link = applink_outgoing_auth_open(call, &site, &jira, &authorization, error);
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
 	stored =
@@ -629,7 +607,7 @@ applink_outgoing_auth_clear(ApplinkCall *call, GError **error)
 	gboolean ok;
 	GMutex *lock;
 
-	link = applink_outgoing_auth_open(call, &site, &jira, &authorization, error);
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
 	if (link == NULL)
 		return NULL;
 	lock = applink_daemon_get_link_lock(call->daemon, site->id, link->id);

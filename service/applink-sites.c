@@ -330,3 +330,25 @@ applink_site_open_jira(ApplinkCall *call,
 	jira->cancellable = call->cancellable;
 	return TRUE;
 }
+
+/* Opens the site of a (site, link) call and finds the link by id or exact name. */
+ApplinkJiraLink *
+applink_site_open_link(ApplinkCall *call,
+		       ApplinkSite **site,
+		       ApplinkJira *jira,
+		       SecretValue **authorization,
+		       GError **error)
+{
+	const gchar *site_id;
+	const gchar *link_id;
+
+	g_variant_get_child(call->parameters, 0, "&s", &site_id);
+	g_variant_get_child(call->parameters, 1, "&s", &link_id);
+	if (!applink_daemon_check_string(
+		    link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
+		return NULL;
+	*site = applink_daemon_lookup_site(call->daemon, site_id, error);
+	if (*site == NULL || !applink_site_open_jira(call, *site, jira, authorization, error))
+		return NULL;
+	return applink_jira_find_link(jira, link_id, error);
+}
