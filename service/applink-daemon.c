@@ -827,7 +827,7 @@ applink_daemon_parse_dict(GVariant *dict,
 	return TRUE;
 }
 
-/* Signals, emitted on the main context. */
+/* Signals. */
 
 ApplinkDBusManager *
 applink_daemon_get_skeleton(ApplinkDaemon *self)
@@ -835,45 +835,32 @@ applink_daemon_get_skeleton(ApplinkDaemon *self)
 	return self->skeleton;
 }
 
-typedef struct {
-	ApplinkDaemon *daemon;
-	gchar *signal;
-	GVariant *parameters;
-} ApplinkSignal;
-
-static gboolean
-applink_daemon_emit_cb(gpointer user_data)
-{
-	ApplinkSignal *signal = user_data;
-	GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(signal->daemon->skeleton);
-	GDBusConnection *connection = g_dbus_interface_skeleton_get_connection(skeleton);
-	g_autoptr(GError) error = NULL;
-
-	if (connection != NULL &&
-	    !g_dbus_connection_emit_signal(connection,
-					   NULL,
-					   g_dbus_interface_skeleton_get_object_path(skeleton),
-					   "org.applink.Manager",
-					   signal->signal,
-					   signal->parameters,
-					   &error))
-		g_warning("cannot emit %s: %s", signal->signal, error->message);
-	g_object_unref(signal->daemon);
-	g_free(signal->signal);
-	g_variant_unref(signal->parameters);
-	g_free(signal);
-	return G_SOURCE_REMOVE;
-}
-
+/*
+ * Emits a signal from the calling worker thread. GDBusConnection is thread-safe and sends
+ * messages in the order they are queued, so a signal emitted before the reply reaches every
+ * listener before the caller sees the reply.
+ */
 static void
 applink_daemon_emit(ApplinkDaemon *self, const gchar *name, GVariant *parameters)
 {
-	ApplinkSignal *signal = g_new0(ApplinkSignal, 1);
+	GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON(self->skeleton);
+	g_autoptr(GDBusConnection) connection = NULL;
+	g_autoptr(GVariant) owned = g_variant_ref_sink(parameters);
+	g_autoptr(GError) error = NULL;
 
-	signal->daemon = g_object_ref(self);
-	signal->signal = g_strdup(name);
-	signal->parameters = g_variant_ref_sink(parameters);
-	g_main_context_invoke(self->context, applink_daemon_emit_cb, signal);
+	/* Held for the call, since a shutdown may unexport the object meanwhile. */
+	connection = g_dbus_interface_skeleton_get_connection(skeleton);
+	if (connection == NULL)
+		return;
+	g_object_ref(connection);
+	if (!g_dbus_connection_emit_signal(connection,
+					   NULL,
+					   g_dbus_interface_skeleton_get_object_path(skeleton),
+					   "org.applink.Manager",
+					   name,
+					   owned,
+					   &error))
+		g_warning("cannot emit %s: %s", name, error->message);
 }
 
 void

@@ -130,7 +130,9 @@ test_url_salesforce_table(void)
 		g_autoptr(GError) error = NULL;
 		g_autoptr(ApplinkSalesforceUrl) url = NULL;
 
-		g_test_message("input: %s", c->input);
+		g_autofree gchar *shown = g_strescape(c->input, NULL);
+
+		g_test_message("input: %s", shown);
 		url = applink_url_parse_salesforce(c->input, &error);
 		if (c->url == NULL) {
 			g_assert_null(url);
