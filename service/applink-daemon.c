@@ -10,8 +10,10 @@
 #include "applink-settings.h"
 #include "applink-url.h"
 
-/* The maximum number of worker threads. Further calls wait in the queue. */
-#define APPLINK_MAX_WORKERS 64
+/* The maximum number of worker threads for calls that concern no site, and per site.
+ * Further calls wait in their queue. Four per site matches libsoup's connections per host. */
+#define APPLINK_MAX_WORKERS 16
+#define APPLINK_WORKERS_PER_SITE 4
 
 struct _ApplinkDaemon {
 	GObject parent_instance;
@@ -29,6 +31,7 @@ struct _ApplinkDaemon {
 	GHashTable *salesforce_http; /* login URL -> ApplinkHttp */
 	GHashTable *link_locks;	     /* "site link" -> GMutex */
 	GHashTable *caller_uids;     /* unique bus name -> uid, a small cache */
+	GHashTable *site_pools;	     /* site id -> GThreadPool */
 };
 
 G_DEFINE_TYPE(ApplinkDaemon, applink_daemon, G_TYPE_OBJECT)
@@ -75,6 +78,15 @@ applink_daemon_finalize(GObject *object)
 
 	if (self->pool != NULL)
 		g_thread_pool_free(self->pool, FALSE, TRUE);
+	if (self->site_pools != NULL) {
+		GHashTableIter iter;
+		gpointer pool;
+
+		g_hash_table_iter_init(&iter, self->site_pools);
+		while (g_hash_table_iter_next(&iter, NULL, &pool))
+			g_thread_pool_free(pool, FALSE, TRUE);
+		g_hash_table_unref(self->site_pools);
+	}
 	if (self->idle_source != 0)
 		g_source_remove(self->idle_source);
 	g_clear_object(&self->skeleton);
@@ -105,6 +117,7 @@ applink_daemon_init(ApplinkDaemon *self)
 	self->link_locks =
 		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_link_lock_free);
 	self->caller_uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->site_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->context = g_main_context_ref_thread_default();
 }
 
@@ -175,6 +188,8 @@ applink_daemon_normalize_error(GError **error)
 typedef struct {
 	ApplinkCallFunc func;
 	ApplinkCall *call;
+	gchar *site;	/* routes the call to that site's pool, or NULL */
+	gboolean quick; /* answered on the main context: it blocks on nothing */
 } ApplinkJob;
 
 static void
@@ -183,100 +198,13 @@ applink_daemon_forget_credentials(ApplinkDaemon *self);
 /* Unique names are never reused, so caching them is safe. The cache is emptied when full. */
 #define APPLINK_MAX_CACHED_CALLERS 256
 
-static gboolean
-applink_daemon_lookup_caller_uid(ApplinkDaemon *self,
-				 GDBusConnection *connection,
-				 const gchar *sender,
-				 guint32 *uid,
-				 GError **error)
-{
-	g_autoptr(GVariant) reply = NULL;
-	gpointer cached;
-
-	g_mutex_lock(&self->lock);
-	cached = g_hash_table_lookup(self->caller_uids, sender);
-	g_mutex_unlock(&self->lock);
-	if (cached != NULL) {
-		*uid = GPOINTER_TO_UINT(cached) - 1;
-		return TRUE;
-	}
-	reply = g_dbus_connection_call_sync(connection,
-					    "org.freedesktop.DBus",
-					    "/org/freedesktop/DBus",
-					    "org.freedesktop.DBus",
-					    "GetConnectionUnixUser",
-					    g_variant_new("(s)", sender),
-					    G_VARIANT_TYPE("(u)"),
-					    G_DBUS_CALL_FLAGS_NONE,
-					    5000,
-					    NULL,
-					    error);
-	if (reply == NULL)
-		return FALSE;
-	g_variant_get(reply, "(u)", uid);
-	g_mutex_lock(&self->lock);
-	if (g_hash_table_size(self->caller_uids) >= APPLINK_MAX_CACHED_CALLERS)
-		g_hash_table_remove_all(self->caller_uids);
-	g_hash_table_insert(self->caller_uids, g_strdup(sender), GUINT_TO_POINTER(*uid + 1));
-	g_mutex_unlock(&self->lock);
-	return TRUE;
-}
-
-/*
- * Rejects calls from other users. The session bus normally admits only its owner, but a
- * bus opened to others by its configuration must not hand them this user's credentials.
- */
-static gboolean
-applink_daemon_check_caller(ApplinkDaemon *self, GDBusMethodInvocation *invocation, GError **error)
-{
-	const gchar *sender = g_dbus_method_invocation_get_sender(invocation);
-	g_autoptr(GError) error_local = NULL;
-	guint32 uid = 0;
-
-	if (sender == NULL)
-		return TRUE;
-	if (!applink_daemon_lookup_caller_uid(self,
-					      g_dbus_method_invocation_get_connection(invocation),
-					      sender,
-					      &uid,
-					      &error_local)) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_ACCESS_DENIED,
-			    "cannot tell which user %s is (%s), so the call is refused",
-			    sender,
-			    error_local->message);
-		return FALSE;
-	}
-	if (uid != getuid()) {
-		g_warning("refused a call from %s, which runs as uid %u, not %u",
-			  sender,
-			  uid,
-			  (guint)getuid());
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_ACCESS_DENIED,
-			    "applinkd serves only uid %u; the caller runs as uid %u",
-			    (guint)getuid(),
-			    uid);
-		return FALSE;
-	}
-	return TRUE;
-}
-
+/* Replies to the call of @job with @result or @error, and frees @job. */
 static void
-applink_daemon_run_job(gpointer data, gpointer user_data)
+applink_daemon_finish_job(ApplinkDaemon *self, ApplinkJob *job, GVariant *result, GError *error)
 {
-	ApplinkJob *job = data;
 	ApplinkCall *call = job->call;
-	ApplinkDaemon *self = user_data;
 	const gchar *method = g_dbus_method_invocation_get_method_name(call->invocation);
-	g_autoptr(GError) error = NULL;
-	GVariant *result;
 
-	result = NULL;
-	if (applink_daemon_check_caller(self, call->invocation, &error))
-		result = job->func(call, &error);
 	if (result != NULL) {
 		g_debug("%s done", method);
 		g_dbus_method_invocation_return_value(call->invocation, result);
@@ -293,19 +221,171 @@ applink_daemon_run_job(gpointer data, gpointer user_data)
 			  applink_error_to_name(error->code),
 			  error->message);
 		g_dbus_method_invocation_return_gerror(call->invocation, error);
+		g_error_free(error);
 	}
 	applink_call_free(call);
+	g_free(job->site);
 	g_free(job);
 	g_atomic_int_dec_and_test(&self->calls_in_flight);
 	g_main_context_invoke(self->context, applink_daemon_call_finished_cb, g_object_ref(self));
 }
 
+static void
+applink_daemon_run_job(gpointer data, gpointer user_data)
+{
+	ApplinkJob *job = data;
+	GError *error = NULL;
+	GVariant *result = job->func(job->call, &error);
+
+	applink_daemon_finish_job(user_data, job, result, error);
+}
+
+/*
+ * Returns the worker pool for calls to @site. Each registered site has its own pool of
+ * APPLINK_WORKERS_PER_SITE threads, so calls waiting on a hanging Jira hold only that site's
+ * workers and never delay calls for other sites. Other calls share the general pool.
+ */
+static GThreadPool *
+applink_daemon_get_pool(ApplinkDaemon *self, const gchar *site)
+{
+	GThreadPool *pool = NULL;
+
+	if (site == NULL)
+		return self->pool;
+	g_mutex_lock(&self->lock);
+	if (g_hash_table_contains(self->sites, site)) {
+		pool = g_hash_table_lookup(self->site_pools, site);
+		if (pool == NULL) {
+			pool = g_thread_pool_new(applink_daemon_run_job,
+						 self,
+						 APPLINK_WORKERS_PER_SITE,
+						 FALSE,
+						 NULL);
+			g_hash_table_insert(self->site_pools, g_strdup(site), pool);
+		}
+	}
+	g_mutex_unlock(&self->lock);
+	return pool != NULL ? pool : self->pool;
+}
+
+static void
+applink_daemon_dispatch(ApplinkDaemon *self, ApplinkJob *job)
+{
+	if (job->quick) {
+		applink_daemon_run_job(job, self);
+		return;
+	}
+	g_thread_pool_push(applink_daemon_get_pool(self, job->site), job, NULL);
+}
+
 static gboolean
-applink_daemon_queue(ApplinkDaemon *self, GDBusMethodInvocation *invocation, ApplinkCallFunc func)
+applink_daemon_accept_uid(ApplinkDaemon *self, ApplinkJob *job, guint32 uid)
+{
+	const gchar *sender = g_dbus_method_invocation_get_sender(job->call->invocation);
+
+	(void)self;
+	if (uid == getuid())
+		return TRUE;
+	g_warning("refused a call from %s, which runs as uid %u, not %u",
+		  sender,
+		  uid,
+		  (guint)getuid());
+	applink_daemon_finish_job(
+		self,
+		job,
+		NULL,
+		g_error_new(APPLINK_ERROR,
+			    APPLINK_ERROR_ACCESS_DENIED,
+			    "applinkd serves only uid %u; the caller runs as uid %u",
+			    (guint)getuid(),
+			    uid));
+	return FALSE;
+}
+
+static void
+applink_daemon_caller_uid_cb(GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	ApplinkJob *job = user_data;
+	ApplinkDaemon *self = job->call->daemon;
+	const gchar *sender = g_dbus_method_invocation_get_sender(job->call->invocation);
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) error = NULL;
+	guint32 uid = 0;
+
+	reply = g_dbus_connection_call_finish(G_DBUS_CONNECTION(source), result, &error);
+	if (reply == NULL) {
+		applink_daemon_finish_job(self,
+					  job,
+					  NULL,
+					  g_error_new(APPLINK_ERROR,
+						      APPLINK_ERROR_ACCESS_DENIED,
+						      "cannot tell which user %s is (%s), so the "
+						      "call is rejected",
+						      sender,
+						      error->message));
+		return;
+	}
+	g_variant_get(reply, "(u)", &uid);
+	g_mutex_lock(&self->lock);
+	if (g_hash_table_size(self->caller_uids) >= APPLINK_MAX_CACHED_CALLERS)
+		g_hash_table_remove_all(self->caller_uids);
+	g_hash_table_insert(self->caller_uids, g_strdup(sender), GUINT_TO_POINTER(uid + 1));
+	g_mutex_unlock(&self->lock);
+	if (applink_daemon_accept_uid(self, job, uid))
+		applink_daemon_dispatch(self, job);
+}
+
+/*
+ * Rejects calls from other users, then dispatches the call. The session bus normally admits
+ * only its owner, but a bus opened to others by its configuration must not hand them this
+ * user's credentials. The bus tells the caller's uid; the question is asked asynchronously,
+ * so the main loop never waits for it.
+ */
+static void
+applink_daemon_check_caller(ApplinkDaemon *self, ApplinkJob *job)
+{
+	GDBusMethodInvocation *invocation = job->call->invocation;
+	const gchar *sender = g_dbus_method_invocation_get_sender(invocation);
+	gpointer cached;
+
+	if (sender == NULL) {
+		applink_daemon_dispatch(self, job);
+		return;
+	}
+	g_mutex_lock(&self->lock);
+	cached = g_hash_table_lookup(self->caller_uids, sender);
+	g_mutex_unlock(&self->lock);
+	if (cached != NULL) {
+		if (applink_daemon_accept_uid(self, job, GPOINTER_TO_UINT(cached) - 1))
+			applink_daemon_dispatch(self, job);
+		return;
+	}
+	g_dbus_connection_call(g_dbus_method_invocation_get_connection(invocation),
+			       "org.freedesktop.DBus",
+			       "/org/freedesktop/DBus",
+			       "org.freedesktop.DBus",
+			       "GetConnectionUnixUser",
+			       g_variant_new("(s)", sender),
+			       G_VARIANT_TYPE("(u)"),
+			       G_DBUS_CALL_FLAGS_NONE,
+			       5000,
+			       NULL,
+			       applink_daemon_caller_uid_cb,
+			       job);
+}
+
+static gboolean
+applink_daemon_queue_full(ApplinkDaemon *self,
+			  GDBusMethodInvocation *invocation,
+			  ApplinkCallFunc func,
+			  const gchar *site,
+			  gboolean quick)
 {
 	ApplinkJob *job = g_new0(ApplinkJob, 1);
 
 	job->func = func;
+	job->site = g_strdup(site);
+	job->quick = quick;
 	job->call = g_new0(ApplinkCall, 1);
 	job->call->daemon = self;
 	job->call->invocation = g_object_ref(invocation);
@@ -319,8 +399,18 @@ applink_daemon_queue(ApplinkDaemon *self, GDBusMethodInvocation *invocation, App
 	g_debug("%s from %s",
 		g_dbus_method_invocation_get_method_name(invocation),
 		g_dbus_method_invocation_get_sender(invocation));
-	g_thread_pool_push(self->pool, job, NULL);
+	applink_daemon_check_caller(self, job);
 	return G_DBUS_METHOD_INVOCATION_HANDLED;
+}
+
+/* Hands a call for @site (NULL when it concerns no site) to a worker. */
+static gboolean
+applink_daemon_queue(ApplinkDaemon *self,
+		     GDBusMethodInvocation *invocation,
+		     ApplinkCallFunc func,
+		     const gchar *site)
+{
+	return applink_daemon_queue_full(self, invocation, func, site, FALSE);
 }
 
 /* D-Bus handlers: each hands its call to a worker. */
@@ -334,7 +424,7 @@ handle_add_site(ApplinkDBusManager *object,
 		gpointer user_data)
 {
 	(void)object, (void)url, (void)credentials, (void)options;
-	return applink_daemon_queue(user_data, invocation, applink_sites_add);
+	return applink_daemon_queue(user_data, invocation, applink_sites_add, NULL);
 }
 
 static gboolean
@@ -344,14 +434,15 @@ handle_remove_site(ApplinkDBusManager *object,
 		   gpointer user_data)
 {
 	(void)object, (void)site;
-	return applink_daemon_queue(user_data, invocation, applink_sites_remove);
+	return applink_daemon_queue(user_data, invocation, applink_sites_remove, NULL);
 }
 
 static gboolean
 handle_list_sites(ApplinkDBusManager *object, GDBusMethodInvocation *invocation, gpointer user_data)
 {
 	(void)object;
-	return applink_daemon_queue(user_data, invocation, applink_sites_list);
+	/* ListSites reads only the daemon's memory, so it is answered on the main context. */
+	return applink_daemon_queue_full(user_data, invocation, applink_sites_list, NULL, TRUE);
 }
 
 static gboolean
@@ -361,8 +452,11 @@ handle_probe_url(ApplinkDBusManager *object,
 		 GVariant *options,
 		 gpointer user_data)
 {
-	(void)object, (void)url, (void)options;
-	return applink_daemon_queue(user_data, invocation, applink_links_probe_url);
+	const gchar *site = NULL;
+
+	(void)object, (void)url;
+	g_variant_lookup(options, "site", "&s", &site);
+	return applink_daemon_queue(user_data, invocation, applink_links_probe_url, site);
 }
 
 static gboolean
@@ -374,8 +468,8 @@ handle_create_link(ApplinkDBusManager *object,
 		   GVariant *options,
 		   gpointer user_data)
 {
-	(void)object, (void)site, (void)url, (void)name, (void)options;
-	return applink_daemon_queue(user_data, invocation, applink_links_create);
+	(void)object, (void)url, (void)name, (void)options;
+	return applink_daemon_queue(user_data, invocation, applink_links_create, site);
 }
 
 static gboolean
@@ -384,8 +478,8 @@ handle_list_links(ApplinkDBusManager *object,
 		  const gchar *site,
 		  gpointer user_data)
 {
-	(void)object, (void)site;
-	return applink_daemon_queue(user_data, invocation, applink_links_list);
+	(void)object;
+	return applink_daemon_queue(user_data, invocation, applink_links_list, site);
 }
 
 /* GetLink, DeleteLink and the outgoing-authentication getters share one signature. */
@@ -399,7 +493,7 @@ handle_link_call(ApplinkDBusManager *object,
 	const gchar *method = g_dbus_method_invocation_get_method_name(invocation);
 	ApplinkCallFunc func = applink_links_get;
 
-	(void)object, (void)site, (void)link;
+	(void)object, (void)link;
 	if (g_strcmp0(method, "DeleteLink") == 0)
 		func = applink_links_delete;
 	else if (g_strcmp0(method, "GetOutgoingAuth") == 0)
@@ -408,7 +502,7 @@ handle_link_call(ApplinkDBusManager *object,
 		func = applink_outgoing_auth_test;
 	else if (g_strcmp0(method, "ClearOutgoingAuth") == 0)
 		func = applink_outgoing_auth_clear;
-	return applink_daemon_queue(user_data, invocation, func);
+	return applink_daemon_queue(user_data, invocation, func, site);
 }
 
 static gboolean
@@ -419,8 +513,8 @@ handle_update_link(ApplinkDBusManager *object,
 		   GVariant *changes,
 		   gpointer user_data)
 {
-	(void)object, (void)site, (void)link, (void)changes;
-	return applink_daemon_queue(user_data, invocation, applink_links_update);
+	(void)object, (void)link, (void)changes;
+	return applink_daemon_queue(user_data, invocation, applink_links_update, site);
 }
 
 static gboolean
@@ -432,8 +526,8 @@ handle_set_outgoing_auth(ApplinkDBusManager *object,
 			 GVariant *options,
 			 gpointer user_data)
 {
-	(void)object, (void)site, (void)link, (void)credentials, (void)options;
-	return applink_daemon_queue(user_data, invocation, applink_outgoing_auth_set);
+	(void)object, (void)link, (void)credentials, (void)options;
+	return applink_daemon_queue(user_data, invocation, applink_outgoing_auth_set, site);
 }
 
 /* Sites. */

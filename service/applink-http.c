@@ -118,7 +118,8 @@ applink_http_new(guint timeout_seconds, gboolean for_site, const gchar *ca_file,
 						      "max-conns-per-host",
 						      4,
 						      NULL);
-	soup_session_set_proxy_resolver(self->session, g_proxy_resolver_get_default());
+	/* Proxies come from the system: libsoup asks g_proxy_resolver_get_default() when it first
+	 * connects, which also keeps GIO's proxy modules unloaded until a request is made. */
 	if (ca_file != NULL && ca_file[0] != '\0' &&
 	    !applink_http_load_ca_file(self, ca_file, error))
 		return NULL;
