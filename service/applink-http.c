@@ -26,6 +26,8 @@ typedef struct {
 	gboolean done;
 	GBytes *body;
 	GError *error;
+	gulong network_handler;
+	gulong tls_handler;
 } ApplinkHttpRequest;
 
 static void
@@ -394,42 +396,92 @@ applink_http_name_proxy(SoupMessage *msg, GError *error)
 	error->message = message;
 }
 
+/* Prepares @request for @msg and starts it on the main context. */
+static void
+applink_http_request_begin(ApplinkHttp *self,
+			   ApplinkHttpRequest *request,
+			   SoupMessage *msg,
+			   GCancellable *cancellable)
+{
+	request->http = self;
+	request->msg = msg;
+	request->cancellable = cancellable;
+	g_mutex_init(&request->mutex);
+	g_cond_init(&request->cond);
+	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
+	request->network_handler = g_signal_connect(
+		msg, "network-event", G_CALLBACK(applink_http_network_event_cb), self);
+	request->tls_handler = g_signal_connect(
+		msg, "accept-certificate", G_CALLBACK(applink_http_accept_certificate_cb), self);
+	g_main_context_invoke(self->context, applink_http_start_cb, request);
+}
+
+/* Waits until @request is done and returns its body, or NULL with @error set. */
+static GBytes *
+applink_http_request_end(ApplinkHttpRequest *request, GError **error)
+{
+	g_mutex_lock(&request->mutex);
+	while (!request->done)
+		g_cond_wait(&request->cond, &request->mutex);
+	g_mutex_unlock(&request->mutex);
+
+	g_signal_handler_disconnect(request->msg, request->network_handler);
+	g_signal_handler_disconnect(request->msg, request->tls_handler);
+	g_mutex_clear(&request->mutex);
+	g_cond_clear(&request->cond);
+	if (request->error != NULL) {
+		if (g_error_matches(request->error, APPLINK_ERROR, APPLINK_ERROR_UNREACHABLE))
+			applink_http_name_proxy(request->msg, request->error);
+		g_propagate_error(error, g_steal_pointer(&request->error));
+		return NULL;
+	}
+	return g_steal_pointer(&request->body);
+}
+
 GBytes *
 applink_http_send(ApplinkHttp *self, SoupMessage *msg, GCancellable *cancellable, GError **error)
 {
 	ApplinkHttpRequest request = {0};
-	gulong handler;
-	gulong tls_handler;
 
 	g_return_val_if_fail(APPLINK_IS_HTTP(self), NULL);
 	g_return_val_if_fail(!g_main_context_is_owner(self->context), NULL);
 
-	request.http = self;
-	request.msg = msg;
-	request.cancellable = cancellable;
-	g_mutex_init(&request.mutex);
-	g_cond_init(&request.cond);
-	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
-	handler = g_signal_connect(
-		msg, "network-event", G_CALLBACK(applink_http_network_event_cb), self);
-	tls_handler = g_signal_connect(
-		msg, "accept-certificate", G_CALLBACK(applink_http_accept_certificate_cb), self);
+	applink_http_request_begin(self, &request, msg, cancellable);
+	return applink_http_request_end(&request, error);
+}
 
-	g_main_context_invoke(self->context, applink_http_start_cb, &request);
-	g_mutex_lock(&request.mutex);
-	while (!request.done)
-		g_cond_wait(&request.cond, &request.mutex);
-	g_mutex_unlock(&request.mutex);
+/*
+ * Sends all of @messages at once and waits for every reply. Returns an array of bodies in
+ * the order of @messages, or NULL with @error set to the first failure. Each reply is read
+ * whole, as applink_http_send() reads it.
+ */
+GPtrArray *
+applink_http_send_all(ApplinkHttp *self,
+		      GPtrArray *messages,
+		      GCancellable *cancellable,
+		      GError **error)
+{
+	g_autofree ApplinkHttpRequest *requests = g_new0(ApplinkHttpRequest, messages->len);
+	g_autoptr(GPtrArray) bodies = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	g_autoptr(GError) first_error = NULL;
 
-	g_signal_handler_disconnect(msg, handler);
-	g_signal_handler_disconnect(msg, tls_handler);
-	g_mutex_clear(&request.mutex);
-	g_cond_clear(&request.cond);
-	if (request.error != NULL) {
-		if (g_error_matches(request.error, APPLINK_ERROR, APPLINK_ERROR_UNREACHABLE))
-			applink_http_name_proxy(msg, request.error);
-		g_propagate_error(error, request.error);
+	g_return_val_if_fail(APPLINK_IS_HTTP(self), NULL);
+	g_return_val_if_fail(!g_main_context_is_owner(self->context), NULL);
+
+	for (guint i = 0; i < messages->len; i++)
+		applink_http_request_begin(
+			self, &requests[i], g_ptr_array_index(messages, i), cancellable);
+	for (guint i = 0; i < messages->len; i++) {
+		g_autoptr(GError) request_error = NULL;
+		GBytes *body = applink_http_request_end(&requests[i], &request_error);
+
+		if (body == NULL && first_error == NULL)
+			first_error = g_steal_pointer(&request_error);
+		g_ptr_array_add(bodies, body);
+	}
+	if (first_error != NULL) {
+		g_propagate_error(error, g_steal_pointer(&first_error));
 		return NULL;
 	}
-	return request.body;
+	return g_steal_pointer(&bodies);
 }

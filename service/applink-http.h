@@ -34,6 +34,12 @@ applink_http_new(guint timeout_seconds, gboolean for_site, const gchar *ca_file,
 GBytes *
 applink_http_send(ApplinkHttp *self, SoupMessage *msg, GCancellable *cancellable, GError **error);
 
+GPtrArray *
+applink_http_send_all(ApplinkHttp *self,
+		      GPtrArray *messages,
+		      GCancellable *cancellable,
+		      GError **error);
+
 /* The number of TCP connections this client opened so far (for logs and benchmarks). */
 guint
 applink_http_get_connections_opened(ApplinkHttp *self);

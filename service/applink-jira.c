@@ -578,10 +578,79 @@ applink_jira_retry_delay(SoupMessageHeaders *headers, guint attempt)
 	return (guint)MIN(seconds, APPLINK_JIRA_MAX_RETRY_WAIT_SECONDS);
 }
 
+/* Returns "METHOD /path" of a request, without its query, for messages and logs. */
+static gchar *
+applink_jira_describe_request(const gchar *method, const gchar *path)
+{
+	const gchar *query = strchr(path, '?');
+
+	return g_strdup_printf("%s %.*s",
+			       method,
+			       (int)(query != NULL ? query - path : (gssize)strlen(path)),
+			       path);
+}
+
+/* Builds a request with the headers every Jira request carries. */
+static SoupMessage *
+applink_jira_message_new(const ApplinkJira *jira,
+			 const gchar *method,
+			 const gchar *path,
+			 const gchar *content_type,
+			 GBytes *body,
+			 GError **error)
+{
+	g_autofree gchar *url = g_strconcat(jira->base_url, path, NULL);
+	SoupMessage *msg = soup_message_new(method, url);
+	SoupMessageHeaders *headers;
+
+	if (msg == NULL) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_INVALID_URL,
+			    "cannot build a request to %s for site '%s'",
+			    url,
+			    jira->site);
+		return NULL;
+	}
+	headers = soup_message_get_request_headers(msg);
+	soup_message_headers_replace(headers, "Accept", "application/json");
+	soup_message_headers_replace(headers, "X-Atlassian-Token", "no-check");
+	soup_message_headers_replace(headers, "Authorization", jira->authorization);
+	if (body != NULL)
+		soup_message_set_request_body_from_bytes(msg, content_type, body);
+	return msg;
+}
+
+/* Checks the login headers of the reply to @msg and wraps it; takes @body. */
+static ApplinkJiraReply *
+applink_jira_reply_new(const ApplinkJira *jira,
+		       SoupMessage *msg,
+		       GBytes *body,
+		       const gchar *request,
+		       GError **error)
+{
+	SoupMessageHeaders *headers = soup_message_get_response_headers(msg);
+	guint status = soup_message_get_status(msg);
+	ApplinkJiraReply *reply;
+
+	g_debug("site %s: %s -> %u", jira->site, request, status);
+	if (!applink_jira_check_login_headers(jira, headers, status, request, error)) {
+		g_bytes_unref(body);
+		return NULL;
+	}
+	reply = g_new0(ApplinkJiraReply, 1);
+	reply->status = status;
+	reply->body = body;
+	reply->content_type = g_strdup(soup_message_headers_get_content_type(headers, NULL));
+	reply->location = g_strdup(soup_message_headers_get_one(headers, "Location"));
+	reply->request = g_strdup(request);
+	return reply;
+}
+
 /*
  * Sends one request and returns the reply whatever its status. Idempotent requests (GET) are
- * retried on 429 and 503, at most APPLINK_JIRA_MAX_RETRIES times, waiting as Retry-After
- * asks; other requests are never repeated, nor is anything after 401 or 403.
+ * retried on 429 and 503, at most APPLINK_JIRA_MAX_RETRIES times, waiting as long as
+ * Retry-After requests. Other requests are never repeated, nor is anything after 401 or 403.
  */
 static ApplinkJiraReply *
 applink_jira_send(const ApplinkJira *jira,
@@ -591,69 +660,36 @@ applink_jira_send(const ApplinkJira *jira,
 		  GBytes *body,
 		  GError **error)
 {
-	g_autofree gchar *url = g_strconcat(jira->base_url, path, NULL);
 	gboolean idempotent = g_strcmp0(method, "GET") == 0;
-	g_autofree gchar *request = NULL;
-	const gchar *query = strchr(path, '?');
+	g_autofree gchar *request = applink_jira_describe_request(method, path);
 
-	request = g_strdup_printf("%s %.*s",
-				  method,
-				  (int)(query != NULL ? query - path : (gssize)strlen(path)),
-				  path);
 	for (guint attempt = 1;; attempt++) {
-		g_autoptr(SoupMessage) msg = soup_message_new(method, url);
-		g_autoptr(GBytes) reply_body = NULL;
-		SoupMessageHeaders *request_headers;
-		SoupMessageHeaders *headers;
+		g_autoptr(SoupMessage) msg = NULL;
+		GBytes *reply_body;
 		guint status;
-		ApplinkJiraReply *reply;
+		guint delay;
 
-		if (msg == NULL) {
-			g_set_error(error,
-				    APPLINK_ERROR,
-				    APPLINK_ERROR_INVALID_URL,
-				    "cannot build a request to %s for site '%s'",
-				    url,
-				    jira->site);
+		msg = applink_jira_message_new(jira, method, path, content_type, body, error);
+		if (msg == NULL)
 			return NULL;
-		}
-		request_headers = soup_message_get_request_headers(msg);
-		soup_message_headers_replace(request_headers, "Accept", "application/json");
-		soup_message_headers_replace(request_headers, "X-Atlassian-Token", "no-check");
-		soup_message_headers_replace(request_headers, "Authorization", jira->authorization);
-		if (body != NULL)
-			soup_message_set_request_body_from_bytes(msg, content_type, body);
-
 		reply_body = applink_http_send(jira->http, msg, jira->cancellable, error);
 		if (reply_body == NULL)
 			return NULL;
 		status = soup_message_get_status(msg);
-		headers = soup_message_get_response_headers(msg);
-		g_debug("site %s: %s -> %u", jira->site, request, status);
-		if (!applink_jira_check_login_headers(jira, headers, status, request, error))
-			return NULL;
-		if (idempotent && (status == 429 || status == 503) &&
-		    attempt <= APPLINK_JIRA_MAX_RETRIES) {
-			guint delay = applink_jira_retry_delay(headers, attempt);
+		if (!idempotent || (status != 429 && status != 503) ||
+		    attempt > APPLINK_JIRA_MAX_RETRIES)
+			return applink_jira_reply_new(jira, msg, reply_body, request, error);
 
-			g_message("site %s: %s answered %u, retrying in %u s (attempt %u of %u)",
-				  jira->site,
-				  request,
-				  status,
-				  delay,
-				  attempt + 1,
-				  APPLINK_JIRA_MAX_RETRIES + 1);
-			g_usleep((gulong)delay * G_USEC_PER_SEC);
-			continue;
-		}
-		reply = g_new0(ApplinkJiraReply, 1);
-		reply->status = status;
-		reply->body = g_steal_pointer(&reply_body);
-		reply->content_type =
-			g_strdup(soup_message_headers_get_content_type(headers, NULL));
-		reply->location = g_strdup(soup_message_headers_get_one(headers, "Location"));
-		reply->request = g_steal_pointer(&request);
-		return reply;
+		g_bytes_unref(reply_body);
+		delay = applink_jira_retry_delay(soup_message_get_response_headers(msg), attempt);
+		g_message("site %s: %s answered %u, retrying in %u s (attempt %u of %u)",
+			  jira->site,
+			  request,
+			  status,
+			  delay,
+			  attempt + 1,
+			  APPLINK_JIRA_MAX_RETRIES + 1);
+		g_usleep((gulong)delay * G_USEC_PER_SEC);
 	}
 }
 
@@ -1218,6 +1254,73 @@ applink_jira_get_basic_auth(const ApplinkJira *jira,
 		return FALSE;
 	return applink_jira_parse_providers(
 		node, configured, username, password, reply->request, error);
+}
+
+static gchar *
+applink_jira_provider_path(const gchar *id)
+{
+	return g_strdup_printf("/rest/applinks/2.0/applicationlink/%s/authentication/provider", id);
+}
+
+/*
+ * Reads whether each of @links has the Basic Access outgoing provider, with the requests
+ * sent at once rather than one after another. Fills @configured, one entry per link. A
+ * reply that asks to retry (429, 503) is read again alone, with the usual retries.
+ */
+gboolean
+applink_jira_get_basic_auth_all(const ApplinkJira *jira,
+				GPtrArray *links,
+				gboolean *configured,
+				GError **error)
+{
+	g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func(g_object_unref);
+	g_autoptr(GPtrArray) bodies = NULL;
+
+	for (guint i = 0; i < links->len; i++) {
+		ApplinkJiraLink *link = g_ptr_array_index(links, i);
+		g_autofree gchar *path = applink_jira_provider_path(link->id);
+		SoupMessage *msg = applink_jira_message_new(jira, "GET", path, NULL, NULL, error);
+
+		if (msg == NULL)
+			return FALSE;
+		g_ptr_array_add(messages, msg);
+	}
+	bodies = applink_http_send_all(jira->http, messages, jira->cancellable, error);
+	if (bodies == NULL)
+		return FALSE;
+	for (guint i = 0; i < links->len; i++) {
+		ApplinkJiraLink *link = g_ptr_array_index(links, i);
+		SoupMessage *msg = g_ptr_array_index(messages, i);
+		g_autofree gchar *path = applink_jira_provider_path(link->id);
+		g_autofree gchar *request = applink_jira_describe_request("GET", path);
+		g_autoptr(ApplinkJiraReply) reply = NULL;
+		g_autoptr(JsonNode) node = NULL;
+		guint status = soup_message_get_status(msg);
+
+		if (status == 429 || status == 503) {
+			if (!applink_jira_get_basic_auth(
+				    jira, link->id, &configured[i], NULL, NULL, error))
+				return FALSE;
+			continue;
+		}
+		reply = applink_jira_reply_new(
+			jira, msg, g_bytes_ref(g_ptr_array_index(bodies, i)), request, error);
+		if (reply == NULL)
+			return FALSE;
+		if (reply->status == 404) {
+			applink_jira_set_link_not_found(jira, link->id, error);
+			return FALSE;
+		}
+		if (reply->status != 200) {
+			applink_jira_set_status_error(jira, reply, error);
+			return FALSE;
+		}
+		node = applink_jira_reply_json(jira, reply, error);
+		if (node == NULL ||
+		    !applink_jira_parse_providers(node, &configured[i], NULL, NULL, request, error))
+			return FALSE;
+	}
+	return TRUE;
 }
 
 /* Appends @text to @out as a JSON string literal. */

@@ -114,6 +114,12 @@ applink_jira_get_basic_auth(const ApplinkJira *jira,
 			    GError **error);
 
 gboolean
+applink_jira_get_basic_auth_all(const ApplinkJira *jira,
+				GPtrArray *links,
+				gboolean *configured,
+				GError **error);
+
+gboolean
 applink_jira_set_basic_auth(const ApplinkJira *jira,
 			    const gchar *id,
 			    const gchar *username,

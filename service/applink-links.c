@@ -21,18 +21,15 @@ applink_links_same_url(const gchar *a, const gchar *b)
 	return g_strcmp0(url_a->url, url_b->url) == 0;
 }
 
+/* Builds the GetLink dictionary of @link, whose provider state Jira gave as @configured. */
 static GVariant *
-applink_links_to_variant(const ApplinkJira *jira,
-			 const gchar *site,
-			 const ApplinkJiraLink *link,
-			 const gchar *requested_name,
-			 GError **error)
+applink_links_build_variant(const gchar *site,
+			    const ApplinkJiraLink *link,
+			    gboolean configured,
+			    const gchar *requested_name)
 {
 	GVariantBuilder builder;
-	gboolean configured = FALSE;
 
-	if (!applink_jira_get_basic_auth(jira, link->id, &configured, NULL, NULL, error))
-		return NULL;
 	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
 	g_variant_builder_add(&builder, "{sv}", "id", g_variant_new_string(link->id));
 	g_variant_builder_add(&builder, "{sv}", "name", g_variant_new_string(link->name));
@@ -53,6 +50,20 @@ applink_links_to_variant(const ApplinkJira *jira,
 			&builder, "{sv}", "requested-name", g_variant_new_string(requested_name));
 	applink_outgoing_auth_add_stored_fields(&builder, site, link->id);
 	return g_variant_builder_end(&builder);
+}
+
+static GVariant *
+applink_links_to_variant(const ApplinkJira *jira,
+			 const gchar *site,
+			 const ApplinkJiraLink *link,
+			 const gchar *requested_name,
+			 GError **error)
+{
+	gboolean configured = FALSE;
+
+	if (!applink_jira_get_basic_auth(jira, link->id, &configured, NULL, NULL, error))
+		return NULL;
+	return applink_links_build_variant(site, link, configured, requested_name);
 }
 
 static ApplinkJiraLink *
@@ -362,6 +373,7 @@ applink_links_create(ApplinkCall *call, GError **error)
 	return result;
 }
 
+/* ListLinks: the links of the site's type, with their providers read all at once. */
 GVariant *
 applink_links_list(ApplinkCall *call, GError **error)
 {
@@ -369,6 +381,8 @@ applink_links_list(ApplinkCall *call, GError **error)
 	g_autoptr(ApplinkSite) site = NULL;
 	g_autoptr(SecretValue) authorization = NULL;
 	g_autoptr(GPtrArray) links = NULL;
+	g_autoptr(GPtrArray) selected = g_ptr_array_new();
+	g_autofree gboolean *configured = NULL;
 	ApplinkJira jira = {0};
 	GVariantBuilder builder;
 
@@ -379,20 +393,22 @@ applink_links_list(ApplinkCall *call, GError **error)
 	links = applink_jira_list_links(&jira, error);
 	if (links == NULL)
 		return NULL;
-	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
 	for (guint i = 0; i < links->len; i++) {
 		ApplinkJiraLink *link = g_ptr_array_index(links, i);
-		GVariant *item;
 
-		if (g_strcmp0(link->type_id, site->link_type) != 0)
-			continue;
-		item = applink_links_to_variant(&jira, site->id, link, NULL, error);
-		if (item == NULL) {
-			g_variant_builder_clear(&builder);
-			return NULL;
-		}
-		g_variant_builder_add_value(&builder, item);
+		if (g_strcmp0(link->type_id, site->link_type) == 0)
+			g_ptr_array_add(selected, link);
 	}
+	configured = g_new0(gboolean, MAX(selected->len, 1));
+	if (!applink_jira_get_basic_auth_all(&jira, selected, configured, error))
+		return NULL;
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE("aa{sv}"));
+	for (guint i = 0; i < selected->len; i++)
+		g_variant_builder_add_value(
+			&builder,
+			applink_links_build_variant(
+				site->id, g_ptr_array_index(selected, i), configured[i], NULL));
 	return g_variant_new("(aa{sv})", &builder);
 }
 
