@@ -253,6 +253,12 @@ applink_daemon_get_pool(ApplinkDaemon *self, const gchar *site)
 	if (site == NULL)
 		return self->pool;
 	g_mutex_lock(&self->lock);
+	if (site[0] == '\0' && g_hash_table_size(self->sites) == 1) {
+		GHashTableIter iter;
+
+		g_hash_table_iter_init(&iter, self->sites);
+		g_hash_table_iter_next(&iter, (gpointer *)&site, NULL);
+	}
 	if (g_hash_table_contains(self->sites, site)) {
 		pool = g_hash_table_lookup(self->site_pools, site);
 		if (pool == NULL) {
@@ -581,11 +587,45 @@ applink_daemon_load_sites(ApplinkDaemon *self)
 	}
 }
 
+/* Returns the only registered site, or NULL with @error set when there are none or several. */
+static ApplinkSite *
+applink_daemon_lookup_only_site(ApplinkDaemon *self, GError **error)
+{
+	g_autoptr(GPtrArray) sites = applink_daemon_list_sites(self);
+	g_autoptr(GString) ids = g_string_new(NULL);
+
+	if (sites->len == 1)
+		return applink_site_ref(g_ptr_array_index(sites, 0));
+	if (sites->len == 0) {
+		g_set_error_literal(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_NOT_FOUND,
+			"no Jira site registered: add one with 'applinkctl site add URL'");
+		return NULL;
+	}
+	for (guint i = 0; i < sites->len; i++) {
+		ApplinkSite *site = g_ptr_array_index(sites, i);
+
+		g_string_append_printf(ids, "%s%s", i > 0 ? ", " : "", site->id);
+	}
+	g_set_error(error,
+		    APPLINK_ERROR,
+		    APPLINK_ERROR_INVALID_ARGUMENT,
+		    "%u Jira sites are registered (%s): choose one with --site SITE",
+		    sites->len,
+		    ids->str);
+	return NULL;
+}
+
+/* Returns the site @id, or the only registered site when @id is empty. */
 ApplinkSite *
 applink_daemon_lookup_site(ApplinkDaemon *self, const gchar *id, GError **error)
 {
 	ApplinkSite *site;
 
+	if (id[0] == '\0')
+		return applink_daemon_lookup_only_site(self, error);
 	g_mutex_lock(&self->lock);
 	site = g_hash_table_lookup(self->sites, id);
 	if (site != NULL)

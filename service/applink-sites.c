@@ -259,6 +259,13 @@ applink_sites_remove(ApplinkCall *call, GError **error)
 	g_autoptr(ApplinkSite) site = NULL;
 
 	g_variant_get(call->parameters, "(&s)", &id);
+	if (id[0] == '\0') {
+		g_set_error_literal(error,
+				    APPLINK_ERROR,
+				    APPLINK_ERROR_INVALID_ARGUMENT,
+				    "RemoveSite needs the id of the site to remove");
+		return NULL;
+	}
 	site = applink_daemon_lookup_site(call->daemon, id, error);
 	if (site == NULL)
 		return NULL;

@@ -379,5 +379,37 @@ class SettingsTest(applinktest.ApplinkTestCase):
         self.assertFalse(self.jira_admin_password in text, "the password is in a settings file")
 
 
+class EmptySiteIdTest(applinktest.ApplinkTestCase):
+    """An empty site id stands for the only registered site."""
+
+    def setUp(self):
+        super().setUp()
+        self.manager = self.start_services()
+
+    def test_only_site_used(self):
+        self.add_site("jira")
+        self.create_link("jira")
+        links = self.manager.list_links("")
+        self.assertEqual([link["name"] for link in links], ["Salesforce"])
+
+    def test_no_site_not_found(self):
+        error = self.manager.error("ListLinks", "s", "")
+        self.assertEqual(error.name, "NotFound")
+        self.assertIn("site add", error.message)
+
+    def test_several_sites_named(self):
+        self.add_site("one")
+        self.add_site("two")
+        error = self.manager.error("ListLinks", "s", "")
+        self.assertEqual(error.name, "InvalidArgument")
+        self.assertIn("one, two", error.message)
+
+    def test_remove_needs_id(self):
+        self.add_site("jira")
+        error = self.manager.error("RemoveSite", "s", "")
+        self.assertEqual(error.name, "InvalidArgument")
+        self.assertEqual(len(self.manager.list_sites()), 1)
+
+
 if __name__ == "__main__":
     applinktest.main()
