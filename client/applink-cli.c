@@ -717,7 +717,9 @@ set_unknown_verb_error(const gchar *group, const gchar *verb, GError **error)
 static gboolean
 find_command(gchar **words, const ApplinkCliCommand **command, guint *n_words, GError **error)
 {
-	for (guint i = 0; i < 2 && words[i] != NULL; i++) {
+	/* Only command words are checked here: after a one-word command come its arguments,
+	 * which check_arguments() names when they are invalid. */
+	for (guint i = 0; i < 2 && words[i] != NULL && (i == 0 || is_group_name(words[0])); i++) {
 		const gchar *problem =
 			applink_console_find_text_problem(words[i], strlen(words[i]));
 

@@ -32,6 +32,7 @@ struct _ApplinkDaemon {
 	GHashTable *link_locks;	     /* "site link" -> GMutex */
 	GHashTable *caller_uids;     /* unique bus name -> uid, a small cache */
 	GHashTable *site_pools;	     /* site id -> GThreadPool */
+	GPtrArray *active_calls;     /* ApplinkCall, the calls in flight */
 };
 
 G_DEFINE_TYPE(ApplinkDaemon, applink_daemon, G_TYPE_OBJECT)
@@ -94,6 +95,7 @@ applink_daemon_finalize(GObject *object)
 	g_hash_table_unref(self->salesforce_http);
 	g_hash_table_unref(self->link_locks);
 	g_hash_table_unref(self->caller_uids);
+	g_ptr_array_unref(self->active_calls);
 	g_mutex_clear(&self->lock);
 	g_main_loop_unref(self->loop);
 	g_main_context_unref(self->context);
@@ -118,6 +120,7 @@ applink_daemon_init(ApplinkDaemon *self)
 		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_link_lock_free);
 	self->caller_uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	self->site_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->active_calls = g_ptr_array_new();
 	self->context = g_main_context_ref_thread_default();
 }
 
@@ -223,6 +226,9 @@ applink_daemon_finish_job(ApplinkDaemon *self, ApplinkJob *job, GVariant *result
 		g_dbus_method_invocation_return_gerror(call->invocation, error);
 		g_error_free(error);
 	}
+	g_mutex_lock(&self->lock);
+	g_ptr_array_remove_fast(self->active_calls, call);
+	g_mutex_unlock(&self->lock);
 	applink_call_free(call);
 	g_free(job->site);
 	g_free(job);
@@ -397,6 +403,9 @@ applink_daemon_queue_full(ApplinkDaemon *self,
 	job->call->invocation = g_object_ref(invocation);
 	job->call->parameters = g_variant_ref(g_dbus_method_invocation_get_parameters(invocation));
 	job->call->cancellable = g_cancellable_new();
+	g_mutex_lock(&self->lock);
+	g_ptr_array_add(self->active_calls, job->call);
+	g_mutex_unlock(&self->lock);
 	g_atomic_int_inc(&self->calls_in_flight);
 	if (self->idle_source != 0) {
 		g_source_remove(self->idle_source);
@@ -626,6 +635,8 @@ applink_daemon_lookup_site(ApplinkDaemon *self, const gchar *id, GError **error)
 
 	if (id[0] == '\0')
 		return applink_daemon_lookup_only_site(self, error);
+	if (!applink_daemon_check_string(id, "the site id", APPLINK_MAX_NAME_LENGTH, FALSE, error))
+		return NULL;
 	g_mutex_lock(&self->lock);
 	site = g_hash_table_lookup(self->sites, id);
 	if (site != NULL)
@@ -1076,6 +1087,36 @@ applink_daemon_export(ApplinkDaemon *self, GDBusConnection *connection, GError *
 		return FALSE;
 	applink_daemon_schedule_idle_exit(self);
 	return TRUE;
+}
+
+/*
+ * Cancels the calls in flight and runs the main context, where their requests run, until
+ * they have replied or @timeout_seconds have passed. Returns FALSE when some are still
+ * running, for example in a keyring call that cannot be cancelled; the daemon must then not
+ * be freed, since their workers still use it.
+ */
+gboolean
+applink_daemon_shutdown(ApplinkDaemon *self, guint timeout_seconds)
+{
+	gint64 deadline = g_get_monotonic_time() + (gint64)timeout_seconds * G_USEC_PER_SEC;
+	g_autoptr(GPtrArray) cancellables = g_ptr_array_new_with_free_func(g_object_unref);
+
+	/* Cancelled outside the lock, since cancellation may run handlers at once. */
+	g_mutex_lock(&self->lock);
+	for (guint i = 0; i < self->active_calls->len; i++) {
+		ApplinkCall *call = g_ptr_array_index(self->active_calls, i);
+
+		g_ptr_array_add(cancellables, g_object_ref(call->cancellable));
+	}
+	g_mutex_unlock(&self->lock);
+	for (guint i = 0; i < cancellables->len; i++)
+		g_cancellable_cancel(g_ptr_array_index(cancellables, i));
+
+	while (g_atomic_int_get(&self->calls_in_flight) > 0 && g_get_monotonic_time() < deadline) {
+		if (!g_main_context_iteration(self->context, FALSE))
+			g_usleep(10 * 1000);
+	}
+	return g_atomic_int_get(&self->calls_in_flight) == 0;
 }
 
 void

@@ -23,4 +23,7 @@ applink_daemon_export(ApplinkDaemon *self, GDBusConnection *connection, GError *
 void
 applink_daemon_unexport(ApplinkDaemon *self);
 
+gboolean
+applink_daemon_shutdown(ApplinkDaemon *self, guint timeout_seconds);
+
 G_END_DECLS

@@ -156,7 +156,21 @@ applink_keyring_store(const SecretSchema *schema,
 	return ok;
 }
 
-/* Returns the value of the one item matching @attributes, NULL when there is none. */
+/* Returns the most recently changed of @items: when an interrupted store left two items for
+ * one credential, the newer one is the credential in use. */
+static SecretItem *
+applink_keyring_newest_item(GList *items)
+{
+	SecretItem *newest = items->data;
+
+	for (GList *l = items->next; l != NULL; l = l->next) {
+		if (secret_item_get_modified(l->data) > secret_item_get_modified(newest))
+			newest = l->data;
+	}
+	return newest;
+}
+
+/* Returns the value of the item matching @attributes, NULL when there is none. */
 static SecretValue *
 applink_keyring_lookup(const SecretSchema *schema,
 		       GHashTable *attributes,
@@ -183,7 +197,7 @@ applink_keyring_lookup(const SecretSchema *schema,
 		if (error_local != NULL) {
 			applink_keyring_set_error(error, error_local, what);
 		} else if (items != NULL) {
-			SecretItem *item = items->data;
+			SecretItem *item = applink_keyring_newest_item(items);
 
 			value = secret_item_get_secret(item);
 			if (value == NULL && secret_item_get_locked(item)) {

@@ -18,6 +18,24 @@ static const gchar *const redacted_prefixes[] = {
 	"access_token",
 };
 
+/* Escapes line breaks and other control characters, so that text quoted from a caller or a
+ * server cannot start a log line of its own. */
+static void
+applink_log_escape_controls(GString *out)
+{
+	for (gsize i = 0; i < out->len; i++) {
+		guchar c = (guchar)out->str[i];
+		gchar escaped[8];
+
+		if (c >= 0x20 && c != 0x7f)
+			continue;
+		g_snprintf(escaped, sizeof escaped, "\\x%02x", c);
+		g_string_erase(out, (gssize)i, 1);
+		g_string_insert(out, (gssize)i, escaped);
+		i += strlen(escaped) - 1;
+	}
+}
+
 /*
  * Masks anything that looks like a credential in @message. Code never logs secrets on
  * purpose; this is the one place that makes sure a mistake, or a server that echoes a
@@ -48,6 +66,7 @@ applink_log_redact(const gchar *message)
 			at = out->str + start + strlen("[redacted]");
 		}
 	}
+	applink_log_escape_controls(out);
 	return g_string_free(out, FALSE);
 }
 

@@ -375,9 +375,22 @@ applink_outgoing_auth_store_and_configure(const ApplinkJira *jira,
 		jira->site, link, &previous_username, &previous_login_url, error);
 	if (previous == NULL && error != NULL && *error != NULL)
 		return FALSE;
+	/* The new item replaces all others before Jira is changed, so whatever stops the call
+	 * from here on, the keyring holds one credential, and a verified one. */
 	if (!applink_keyring_store_salesforce(
 		    jira->site, link, request->username, login_url, &request->secret, error))
 		return FALSE;
+	if (!applink_keyring_delete_salesforce(
+		    jira->site, link, request->username, login_url, error)) {
+		applink_outgoing_auth_roll_back(jira->site,
+						link,
+						request->username,
+						login_url,
+						previous,
+						previous_username,
+						previous_login_url);
+		return FALSE;
+	}
 
 	jira_password =
 		applink_secret_concat(request->secret.password, request->secret.security_token);
@@ -391,8 +404,7 @@ applink_outgoing_auth_store_and_configure(const ApplinkJira *jira,
 						previous_login_url);
 		return FALSE;
 	}
-	return applink_keyring_delete_salesforce(
-		jira->site, link, request->username, login_url, error);
+	return TRUE;
 }
 
 static GVariant *
@@ -594,6 +606,36 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 	return g_variant_new("(@a{sv})", status);
 }
 
+/*
+ * Deletes what applink stored for a link that Jira no longer has, as a DeleteLink stopped
+ * between Jira and the keyring leaves it. @error holds Jira's NotFound, which stays the
+ * result when nothing was stored under that link id.
+ */
+static GVariant *
+applink_outgoing_auth_clear_orphan(ApplinkCall *call, ApplinkSite *site, GError **error)
+{
+	const gchar *link_id;
+	g_autoptr(ApplinkSalesforceSecret) stored = NULL;
+	g_autoptr(GError) keyring_error = NULL;
+
+	g_variant_get_child(call->parameters, 1, "&s", &link_id);
+	stored = applink_keyring_lookup_salesforce(site->id, link_id, NULL, NULL, &keyring_error);
+	if (stored == NULL && keyring_error == NULL)
+		return NULL;
+	g_clear_error(error);
+	if (keyring_error != NULL) {
+		g_propagate_error(error, g_steal_pointer(&keyring_error));
+		return NULL;
+	}
+	if (!applink_keyring_delete_salesforce(site->id, link_id, NULL, NULL, error) ||
+	    !applink_settings_remove_link(site->id, link_id, error))
+		return NULL;
+	g_message("site %s link %s: the link is gone from Jira; its stored credential was deleted",
+		  site->id,
+		  link_id);
+	return g_variant_new("()");
+}
+
 /* ClearOutgoingAuth: Jira first, then the keyring, so Jira never keeps a credential that
  * applink has deleted. */
 GVariant *
@@ -608,8 +650,11 @@ applink_outgoing_auth_clear(ApplinkCall *call, GError **error)
 	GMutex *lock;
 
 	link = applink_site_open_link(call, &site, &jira, &authorization, error);
-	if (link == NULL)
+	if (link == NULL) {
+		if (site != NULL && g_error_matches(*error, APPLINK_ERROR, APPLINK_ERROR_NOT_FOUND))
+			return applink_outgoing_auth_clear_orphan(call, site, error);
 		return NULL;
+	}
 	lock = applink_daemon_get_link_lock(call->daemon, site->id, link->id);
 	g_mutex_lock(lock);
 	ok = applink_jira_clear_basic_auth(&jira, link->id, error) &&

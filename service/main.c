@@ -13,6 +13,9 @@
 
 #define APPLINK_BUS_NAME "org.applink.Manager"
 
+/* How long calls in flight get to finish after a stop was requested. */
+#define APPLINK_SHUTDOWN_SECONDS 5
+
 typedef struct {
 	GMainLoop *loop;
 	ApplinkDaemon *daemon;
@@ -47,7 +50,13 @@ applink_main_name_lost_cb(GDBusConnection *connection, const gchar *name, gpoint
 	ApplinkMain *main_data = user_data;
 
 	if (main_data->error == NULL) {
-		if (connection == NULL)
+		if (connection == NULL && main_data->name_owned)
+			main_data->error =
+				g_error_new(APPLINK_ERROR,
+					    APPLINK_ERROR_UNREACHABLE,
+					    "the connection to the session bus was closed, by "
+					    "the bus or after a message GDBus could not read");
+		else if (connection == NULL)
 			main_data->error = g_error_new(APPLINK_ERROR,
 						       APPLINK_ERROR_UNREACHABLE,
 						       "cannot connect to the session bus");
@@ -170,6 +179,11 @@ main(int argc, char **argv)
 
 	g_bus_unown_name(owner_id);
 	applink_daemon_unexport(daemon);
+	if (!applink_daemon_shutdown(daemon, APPLINK_SHUTDOWN_SECONDS)) {
+		/* Workers still use the daemon, so it is left to the exit of the process. */
+		g_message("stopping with calls still running after %d s", APPLINK_SHUTDOWN_SECONDS);
+		(void)g_steal_pointer(&daemon);
+	}
 	if (main_data.error != NULL) {
 		g_printerr("applinkd: %s\n", main_data.error->message);
 		g_error_free(main_data.error);

@@ -741,7 +741,7 @@ class JiraDouble:
         return None
 
     def hang_after_handling(self, request, reply):
-        """Hold the successful reply of a request that has taken effect, if a hang rule says so."""
+        """Return a held reply in place of a successful one when an after-handling hang matches."""
         if reply.status >= 400:
             return reply
         if self.take_rule("hang", request, lambda rule: rule.get("stage") == "after-handling") is None:
