@@ -7,6 +7,8 @@ Subcommands:
   create-link SITE URL NAME   CreateLink with the default options
   throughput METHOD [SITE]    issue many asynchronous calls from one connection and
                               print one JSON object with the median rate
+  latency METHOD [SITE]       make calls one at a time and print the median time of one
+                              call in milliseconds; METHOD GetId calls the bus itself
   daemon-pid                  print the process id of the org.applink.Manager owner
 
 Run it with /usr/bin/python3, which is Debian's and has PyGObject (python3-gi).
@@ -41,8 +43,8 @@ def add_site(bus, args):
         sys.exit("bench-calls.py: add-site: no token on standard input")
     credentials = {"token": GLib.Variant("s", token)}
     options = {"name": GLib.Variant("s", args.name)}
-    reply = call_manager(bus, "AddSite", GLib.Variant("(sa{sv}a{sv})", (args.url, credentials, options)),
-                         "(s)")
+    parameters = GLib.Variant("(sa{sv}a{sv})", (args.url, credentials, options))
+    reply = call_manager(bus, "AddSite", parameters, "(s)")
     print(reply.unpack()[0])
 
 
@@ -60,7 +62,7 @@ def daemon_pid(bus, _args):
 
 
 class CallBatch:
-    """Keeps `in_flight` asynchronous calls outstanding until `total` have been sent."""
+    """A batch of `total` asynchronous calls, of which `in_flight` are outstanding at once."""
 
     def __init__(self, bus, method, parameters, total, in_flight):
         self.bus = bus
@@ -137,6 +139,28 @@ def throughput(bus, args):
         sys.exit(1)
 
 
+def latency(bus, args):
+    if args.method == "GetId":
+        target = ("org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus")
+    else:
+        target = (BUS_NAME, OBJECT_PATH, INTERFACE)
+    if args.method == "ListLinks":
+        if args.site is None:
+            sys.exit("bench-calls.py: latency: ListLinks needs a SITE")
+        parameters = GLib.Variant("(s)", (args.site,))
+    else:
+        parameters = None
+
+    deadline = time.monotonic() + args.time_limit
+    times = []
+    while len(times) < args.calls and time.monotonic() < deadline:
+        start = time.perf_counter()
+        bus.call_sync(*target, args.method, parameters, None, Gio.DBusCallFlags.NONE,
+                      CALL_TIMEOUT_MS, None)
+        times.append(time.perf_counter() - start)
+    print(f"{statistics.median(times) * 1000:.3f}")
+
+
 def main():
     parser = argparse.ArgumentParser(description="Drive applinkd for the benchmarks.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -158,10 +182,19 @@ def main():
     command.add_argument("--calls", type=int, default=2000, help="calls per run (default 2000)")
     command.add_argument("--in-flight", type=int, default=64,
                          help="calls outstanding at once (default 64)")
-    command.add_argument("--repeat", type=int, default=1, help="runs; the median rate is printed")
+    command.add_argument("--repeat", type=int, default=1,
+                         help="number of runs, whose median rate is printed (default 1)")
     command.add_argument("--time-limit", type=int, default=120,
                          help="seconds one run may take before it is stopped (default 120)")
     command.set_defaults(func=throughput)
+
+    command = commands.add_parser("latency", help="median time of one call, one call at a time")
+    command.add_argument("method", choices=["GetId", "ListSites", "ListLinks"])
+    command.add_argument("site", nargs="?")
+    command.add_argument("--calls", type=int, default=500, help="calls (default 500)")
+    command.add_argument("--time-limit", type=int, default=60,
+                         help="seconds after which no further call is made (default 60)")
+    command.set_defaults(func=latency)
 
     command = commands.add_parser("daemon-pid", help="process id of the org.applink.Manager owner")
     command.set_defaults(func=daemon_pid)
@@ -169,6 +202,8 @@ def main():
     args = parser.parse_args()
     if args.command == "throughput" and (args.calls < 1 or args.in_flight < 1 or args.repeat < 1):
         parser.error("--calls, --in-flight and --repeat must be at least 1")
+    if args.command == "latency" and args.calls < 1:
+        parser.error("--calls must be at least 1")
     bus = Gio.bus_get_sync(Gio.BusType.SESSION, None)
     try:
         args.func(bus, args)
