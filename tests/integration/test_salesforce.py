@@ -1150,7 +1150,7 @@ class TimeoutTest(SharedLinkCase):
         self.hang()
         error = self.set_auth_error()
         self.assertEqual(error.name, "Timeout")
-        self.assert_phrases(error, f"127.0.0.1:{self.salesforce.port}", "did not answer in time",
+        self.assert_phrases(error, f"127.0.0.1:{self.salesforce.port}", "did not respond in time",
                             "--timeout")
         self.assertEqual(len(self.login_requests()), 1, "the login request was sent again")
         self.assertEqual(self.salesforce_items(site=self.site, link=self.link), [])
