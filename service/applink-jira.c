@@ -184,13 +184,17 @@ applink_jira_parse_json(const gchar *data,
 	if (!g_utf8_validate(data, (gssize)length, NULL) ||
 	    !json_parser_load_from_data(parser, data, (gssize)length, &error_local) ||
 	    json_parser_get_root(parser) == NULL) {
+		/* json-glib may quote the invalid text, which must not reach D-Bus unchecked. */
+		g_autofree gchar *reason =
+			error_local != NULL ? g_utf8_make_valid(error_local->message, -1) : NULL;
+
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_JIRA,
 			    "the reply to %s is not valid JSON%s%s",
 			    request,
-			    error_local != NULL ? ": " : "",
-			    error_local != NULL ? error_local->message : "");
+			    reason != NULL ? ": " : "",
+			    reason != NULL ? reason : "");
 		return NULL;
 	}
 	return json_parser_steal_root(parser);
