@@ -192,7 +192,7 @@ typedef struct {
 	ApplinkCallFunc func;
 	ApplinkCall *call;
 	gchar *site;	/* routes the call to that site's pool, or NULL */
-	gboolean quick; /* answered on the main context: it blocks on nothing */
+	gboolean quick; /* run on the main context, because it blocks on nothing */
 } ApplinkJob;
 
 static void
@@ -295,7 +295,6 @@ applink_daemon_accept_uid(ApplinkDaemon *self, ApplinkJob *job, guint32 uid)
 {
 	const gchar *sender = g_dbus_method_invocation_get_sender(job->call->invocation);
 
-	(void)self;
 	if (uid == getuid())
 		return TRUE;
 	g_warning("refused a call from %s, which runs as uid %u, not %u",
@@ -456,7 +455,7 @@ static gboolean
 handle_list_sites(ApplinkDBusManager *object, GDBusMethodInvocation *invocation, gpointer user_data)
 {
 	(void)object;
-	/* ListSites reads only the daemon's memory, so it is answered on the main context. */
+	/* ListSites reads only the daemon's memory, so it runs on the main context. */
 	return applink_daemon_queue_full(user_data, invocation, applink_sites_list, NULL, TRUE);
 }
 

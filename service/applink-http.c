@@ -9,9 +9,8 @@ struct _ApplinkHttp {
 	GObject parent_instance;
 	SoupSession *session;
 	GMainContext *context;
-	GTlsDatabase *extra_ca;	  /* the site's --ca-file, trusted beside the system store */
-	gboolean site_client;	  /* a Jira site's client, which --ca-file can configure */
-	guint connections_opened; /* atomic */
+	GTlsDatabase *extra_ca; /* the site's --ca-file, trusted beside the system store */
+	gboolean site_client;	/* a Jira site's client, which --ca-file can configure */
 };
 
 G_DEFINE_TYPE(ApplinkHttp, applink_http, G_TYPE_OBJECT)
@@ -26,7 +25,6 @@ typedef struct {
 	gboolean done;
 	GBytes *body;
 	GError *error;
-	gulong network_handler;
 	gulong tls_handler;
 } ApplinkHttpRequest;
 
@@ -120,20 +118,13 @@ applink_http_new(guint timeout_seconds, gboolean for_site, const gchar *ca_file,
 						      "max-conns-per-host",
 						      4,
 						      NULL);
-	/* Proxies come from the system: libsoup asks g_proxy_resolver_get_default() when it first
-	 * connects, which also keeps GIO's proxy modules unloaded until a request is made. */
+	/* Proxies come from the system: libsoup calls g_proxy_resolver_get_default() when it
+	 * first connects, which also keeps GIO's proxy modules unloaded until a request is made. */
 	if (ca_file != NULL && ca_file[0] != '\0' &&
 	    !applink_http_load_ca_file(self, ca_file, error))
 		return NULL;
 	self->site_client = for_site;
 	return g_steal_pointer(&self);
-}
-
-guint
-applink_http_get_connections_opened(ApplinkHttp *self)
-{
-	g_return_val_if_fail(APPLINK_IS_HTTP(self), 0);
-	return (guint)g_atomic_int_get(&self->connections_opened);
 }
 
 /* Describes every problem set in @flags, e.g. "it has expired (...); it was issued for ...". */
@@ -361,20 +352,6 @@ applink_http_start_cb(gpointer user_data)
 	return G_SOURCE_REMOVE;
 }
 
-static void
-applink_http_network_event_cb(SoupMessage *msg,
-			      GSocketClientEvent event,
-			      GIOStream *connection,
-			      gpointer user_data)
-{
-	ApplinkHttp *self = user_data;
-
-	(void)msg;
-	(void)connection;
-	if (event == G_SOCKET_CLIENT_CONNECTED)
-		g_atomic_int_inc(&self->connections_opened);
-}
-
 /* Adds the proxy to an Unreachable message when the system sends @msg through one, since the
  * proxy may be what could not be reached. Runs in the worker, as proxy lookups may block. */
 static void
@@ -409,8 +386,6 @@ applink_http_request_begin(ApplinkHttp *self,
 	g_mutex_init(&request->mutex);
 	g_cond_init(&request->cond);
 	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
-	request->network_handler = g_signal_connect(
-		msg, "network-event", G_CALLBACK(applink_http_network_event_cb), self);
 	request->tls_handler = g_signal_connect(
 		msg, "accept-certificate", G_CALLBACK(applink_http_accept_certificate_cb), self);
 	g_main_context_invoke(self->context, applink_http_start_cb, request);
@@ -425,7 +400,6 @@ applink_http_request_end(ApplinkHttpRequest *request, GError **error)
 		g_cond_wait(&request->cond, &request->mutex);
 	g_mutex_unlock(&request->mutex);
 
-	g_signal_handler_disconnect(request->msg, request->network_handler);
 	g_signal_handler_disconnect(request->msg, request->tls_handler);
 	g_mutex_clear(&request->mutex);
 	g_cond_clear(&request->cond);

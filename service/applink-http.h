@@ -40,8 +40,4 @@ applink_http_send_all(ApplinkHttp *self,
 		      GCancellable *cancellable,
 		      GError **error);
 
-/* The number of TCP connections this client opened so far (for logs and benchmarks). */
-guint
-applink_http_get_connections_opened(ApplinkHttp *self);
-
 G_END_DECLS

@@ -39,7 +39,7 @@ typedef struct {
 	GCancellable *cancellable;
 } ApplinkJira;
 
-/* What Jira sees at a Salesforce URL before a link is created. */
+/* Jira's verdict on a Salesforce URL before a link is created. */
 typedef enum {
 	APPLINK_JIRA_URL_OK,
 	APPLINK_JIRA_URL_REDIRECTED,

@@ -376,7 +376,7 @@ applink_outgoing_auth_store_and_configure(const ApplinkJira *jira,
 	if (previous == NULL && error != NULL && *error != NULL)
 		return FALSE;
 	/* The new item replaces all others before Jira is changed, so whatever stops the call
-	 * from here on, the keyring holds one credential, and a verified one. */
+	 * from here on, the keyring contains one credential, and a verified one. */
 	if (!applink_keyring_store_salesforce(
 		    jira->site, link, request->username, login_url, &request->secret, error))
 		return FALSE;
@@ -608,7 +608,7 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 
 /*
  * Deletes what applink stored for a link that Jira no longer has, as a DeleteLink stopped
- * between Jira and the keyring leaves it. @error holds Jira's NotFound, which stays the
+ * between Jira and the keyring leaves it. @error contains Jira's NotFound, which stays the
  * result when nothing was stored under that link id.
  */
 static GVariant *

@@ -33,7 +33,7 @@ typedef struct {
  * Logs in at @login_url (scheme and host, e.g. "https://login.salesforce.com") with SOAP
  * login() at @api_version, or with the OAuth 2.0 username-password flow when a consumer key
  * is given. Never follows redirects. Each failure is a specific APPLINK_ERROR whose message
- * says what the administrator should do; no secret is ever part of a message.
+ * states what the administrator should do. No secret is ever part of a message.
  * Call from a worker thread.
  */
 ApplinkSalesforceLogin *
@@ -46,7 +46,7 @@ applink_salesforce_login(ApplinkHttp *http,
 
 /*
  * Parses the reply to a SOAP login() request: @status is the HTTP status and @body the
- * reply. @token_given tells whether a security token was appended, so that
+ * reply. @token_given is TRUE when a security token was appended, so that
  * LOGIN_MUST_USE_SECURITY_TOKEN and INVALID_LOGIN get the right advice.
  */
 ApplinkSalesforceLogin *
