@@ -5,6 +5,7 @@
 
 #include "applink-error.h"
 #include "applink-json.h"
+#include "applink-log.h"
 
 void
 applink_jira_link_free(ApplinkJiraLink *link)
@@ -172,16 +173,7 @@ applink_jira_parse_json(const gchar *data,
 			    request);
 		return NULL;
 	}
-	if (!applink_json_depth_is_acceptable(data, length)) {
-		g_set_error(error,
-			    APPLINK_ERROR,
-			    APPLINK_ERROR_JIRA,
-			    "the reply to %s nests deeper than %d levels and was not read",
-			    request,
-			    APPLINK_JSON_MAX_DEPTH);
-		return NULL;
-	}
-	if (!g_utf8_validate(data, (gssize)length, NULL) ||
+	if (!applink_json_check(data, length, &error_local) ||
 	    !json_parser_load_from_data(parser, data, (gssize)length, &error_local) ||
 	    json_parser_get_root(parser) == NULL) {
 		/* json-glib may quote the invalid text, which must not reach D-Bus unchecked. */
@@ -191,7 +183,7 @@ applink_jira_parse_json(const gchar *data,
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_JIRA,
-			    "the reply to %s is not valid JSON%s%s",
+			    "the reply to %s could not be read as JSON%s%s",
 			    request,
 			    reason != NULL ? ": " : "",
 			    reason != NULL ? reason : "");
@@ -304,58 +296,65 @@ applink_jira_text_is_printable(const gchar *data, gsize length)
 	return TRUE;
 }
 
-/* Returns Jira's error text from either error shape, or NULL: {"status-code", "message"},
- * {"status", "message": [...]}, {"errorMessages": [...]}, or a short plain-text body. */
-gchar *
-applink_jira_parse_error_message(const gchar *data, gsize length)
+/* Returns the "message" or "errorMessages" member of a JSON error reply, or NULL. */
+static gchar *
+applink_jira_json_error_message(JsonNode *root)
 {
-	g_autoptr(JsonParser) parser = json_parser_new_immutable();
 	JsonObject *object;
 	JsonNode *message;
 
-	if (data == NULL || length == 0 || !g_utf8_validate(data, (gssize)length, NULL))
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
 		return NULL;
-	if (!applink_jira_text_is_printable(data, length))
-		return NULL;
-	if (!applink_json_depth_is_acceptable(data, length) ||
-	    !json_parser_load_from_data(parser, data, (gssize)length, NULL)) {
-		if (length < 200 && !applink_jira_looks_like_html(data, length))
-			return g_strstrip(g_strndup(data, length));
-		return NULL;
-	}
-	if (json_parser_get_root(parser) == NULL ||
-	    !JSON_NODE_HOLDS_OBJECT(json_parser_get_root(parser)))
-		return NULL;
-	object = json_node_get_object(json_parser_get_root(parser));
+	object = json_node_get_object(root);
 	message = json_object_get_member(object, "message");
 	if (message == NULL)
 		message = json_object_get_member(object, "errorMessages");
 	if (message == NULL)
 		return NULL;
 	if (JSON_NODE_HOLDS_VALUE(message) && json_node_get_value_type(message) == G_TYPE_STRING)
-		return g_utf8_validate(json_node_get_string(message), -1, NULL)
-			       ? g_strdup(json_node_get_string(message))
-			       : NULL;
+		return g_strdup(json_node_get_string(message));
 	if (JSON_NODE_HOLDS_ARRAY(message)) {
 		JsonArray *array = json_node_get_array(message);
-		GString *text = g_string_new(NULL);
+		g_autoptr(GString) text = g_string_new(NULL);
 
 		for (guint i = 0; i < json_array_get_length(array); i++) {
 			JsonNode *item = json_array_get_element(array, i);
 
 			if (!JSON_NODE_HOLDS_VALUE(item) ||
-			    json_node_get_value_type(item) != G_TYPE_STRING ||
-			    !g_utf8_validate(json_node_get_string(item), -1, NULL))
+			    json_node_get_value_type(item) != G_TYPE_STRING)
 				continue;
 			if (text->len > 0)
 				g_string_append(text, "; ");
 			g_string_append(text, json_node_get_string(item));
 		}
 		if (text->len > 0)
-			return g_string_free(text, FALSE);
-		g_string_free(text, TRUE);
+			return g_string_free(g_steal_pointer(&text), FALSE);
 	}
 	return NULL;
+}
+
+/*
+ * Returns Jira's error text from either error shape, or NULL: {"status-code", "message"},
+ * {"status", "message": [...]}, {"errorMessages": [...]}, or a short plain-text body. The text
+ * is cut to APPLINK_SERVER_TEXT_MAX_CHARS characters. Strings in the JSON shapes are valid
+ * UTF-8, because applink_json_check() rejects invalid UTF-8 and unpaired surrogate escapes.
+ */
+gchar *
+applink_jira_parse_error_message(const gchar *data, gsize length)
+{
+	g_autoptr(JsonParser) parser = json_parser_new_immutable();
+	g_autofree gchar *message = NULL;
+
+	if (data == NULL || length == 0 || !g_utf8_validate(data, (gssize)length, NULL))
+		return NULL;
+	if (!applink_jira_text_is_printable(data, length))
+		return NULL;
+	if (applink_json_check(data, length, NULL) &&
+	    json_parser_load_from_data(parser, data, (gssize)length, NULL))
+		message = applink_jira_json_error_message(json_parser_get_root(parser));
+	else if (length < 200 && !applink_jira_looks_like_html(data, length))
+		message = g_strstrip(g_strndup(data, length));
+	return message != NULL ? applink_server_text_dup(message, NULL) : NULL;
 }
 
 gboolean

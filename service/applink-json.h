@@ -10,6 +10,6 @@ G_BEGIN_DECLS
 #define APPLINK_JSON_MAX_DEPTH 64
 
 gboolean
-applink_json_depth_is_acceptable(const gchar *data, gsize length);
+applink_json_check(const gchar *data, gsize length, GError **error);
 
 G_END_DECLS

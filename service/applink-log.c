@@ -125,3 +125,23 @@ applink_log_init(gboolean verbose)
 	applink_log_verbose = verbose;
 	g_log_set_writer_func(applink_log_writer, NULL, NULL);
 }
+
+/*
+ * Returns @text from a server's reply, made valid UTF-8 and cut to
+ * APPLINK_SERVER_TEXT_MAX_CHARS characters with an ellipsis, so that it can be quoted in an error
+ * message that goes over D-Bus. NULL becomes a copy of @fallback.
+ */
+gchar *
+applink_server_text_dup(const gchar *text, const gchar *fallback)
+{
+	g_autofree gchar *valid = NULL;
+	g_autofree gchar *start = NULL;
+
+	if (text == NULL)
+		return g_strdup(fallback);
+	valid = g_utf8_make_valid(text, -1);
+	if (g_utf8_strlen(valid, -1) <= APPLINK_SERVER_TEXT_MAX_CHARS)
+		return g_steal_pointer(&valid);
+	start = g_utf8_substring(valid, 0, APPLINK_SERVER_TEXT_MAX_CHARS);
+	return g_strconcat(start, "…", NULL);
+}

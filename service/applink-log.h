@@ -11,4 +11,11 @@ applink_log_init(gboolean verbose);
 gchar *
 applink_log_redact(const gchar *message);
 
+/* The maximum number of characters of a server's own text, such as Jira's or Salesforce's error
+ * message, that applinkd quotes in an error message or a log line. */
+#define APPLINK_SERVER_TEXT_MAX_CHARS 300
+
+gchar *
+applink_server_text_dup(const gchar *text, const gchar *fallback);
+
 G_END_DECLS

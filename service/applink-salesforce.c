@@ -2,6 +2,7 @@
 #include "applink-salesforce.h"
 
 #include "applink-json.h"
+#include "applink-log.h"
 
 #include "applink-error.h"
 
@@ -14,9 +15,6 @@
 /* Maximum length of the replacement of one input byte: "&quot;" for XML, "%XX" for forms. */
 #define XML_ESCAPE_MAX_GROWTH 6
 #define FORM_ENCODE_MAX_GROWTH 3
-
-/* Maximum length, in characters, of the reply text that an error message quotes. */
-#define SERVER_TEXT_MAX_CHARS 300
 
 static const gchar soap_envelope_start[] =
 	"<?xml version=\"1.0\" encoding=\"UTF-8\"?>"
@@ -272,25 +270,6 @@ static gboolean
 string_is_empty(const gchar *text)
 {
 	return text == NULL || *text == '\0';
-}
-
-/*
- * Returns @text from a reply, made valid UTF-8 and cut to SERVER_TEXT_MAX_CHARS characters,
- * so that it can be quoted in an error message that goes over D-Bus. NULL becomes @fallback.
- */
-static gchar *
-server_text_dup(const gchar *text, const gchar *fallback)
-{
-	g_autofree gchar *valid = NULL;
-	g_autofree gchar *start = NULL;
-
-	if (text == NULL)
-		return g_strdup(fallback);
-	valid = g_utf8_make_valid(text, -1);
-	if (g_utf8_strlen(valid, -1) <= SERVER_TEXT_MAX_CHARS)
-		return g_steal_pointer(&valid);
-	start = g_utf8_substring(valid, 0, SERVER_TEXT_MAX_CHARS);
-	return g_strconcat(start, "…", NULL);
 }
 
 /* Overwrites the whole allocation, because the text may have been longer before. */
@@ -661,7 +640,7 @@ login_new(const gchar *flow, const gchar *instance_url)
 void
 applink_salesforce_set_redirect_error(GError **error, guint status, const gchar *location)
 {
-	g_autofree gchar *target = server_text_dup(location, "a location it did not name");
+	g_autofree gchar *target = applink_server_text_dup(location, "a location it did not name");
 
 	g_set_error(error,
 		    APPLINK_ERROR,
@@ -683,8 +662,8 @@ set_rule_error(GError **error,
 	       gboolean token_given)
 {
 	g_autoptr(GString) message = g_string_new(NULL);
-	g_autofree gchar *code_text = server_text_dup(code, NULL);
-	g_autofree gchar *description_text = server_text_dup(description, NULL);
+	g_autofree gchar *code_text = applink_server_text_dup(code, NULL);
+	g_autofree gchar *description_text = applink_server_text_dup(description, NULL);
 	const gchar *note;
 
 	g_string_append_printf(message, "Salesforce returned %s", code_text);
@@ -918,7 +897,8 @@ set_soap_fault_error(const SoapReply *reply, guint status, gboolean token_given,
 	if (message == NULL)
 		message = reply->fields[SOAP_FIELD_FAULT_STRING];
 	if (code == NULL) {
-		g_autofree gchar *message_text = server_text_dup(message, "no message either");
+		g_autofree gchar *message_text =
+			applink_server_text_dup(message, "no message either");
 
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -971,7 +951,7 @@ soap_login_new(const SoapReply *reply, GError **error)
 	}
 	instance_url = origin_from_url(server_url);
 	if (instance_url == NULL) {
-		g_autofree gchar *server_url_text = server_text_dup(server_url, NULL);
+		g_autofree gchar *server_url_text = applink_server_text_dup(server_url, NULL);
 
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -1015,7 +995,7 @@ applink_salesforce_parse_soap_reply(
 
 	soap_reply_init(&reply);
 	if (!soap_reply_parse(&reply, body, length, &parse_error)) {
-		g_autofree gchar *problem = server_text_dup(parse_error->message, NULL);
+		g_autofree gchar *problem = applink_server_text_dup(parse_error->message, NULL);
 
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -1054,12 +1034,8 @@ json_object_from_data(const gchar *body, gsize length)
 
 	if (body == NULL || length == 0)
 		return NULL;
-	if (!applink_json_depth_is_acceptable(body, length)) {
-		g_debug("Salesforce token reply nests deeper than %d levels",
-			APPLINK_JSON_MAX_DEPTH);
-		return NULL;
-	}
-	if (!json_parser_load_from_data(parser, body, (gssize)length, &parse_error)) {
+	if (!applink_json_check(body, length, &parse_error) ||
+	    !json_parser_load_from_data(parser, body, (gssize)length, &parse_error)) {
 		g_debug("Salesforce token reply is not JSON: %s", parse_error->message);
 		return NULL;
 	}
@@ -1115,7 +1091,7 @@ oauth_login_new(JsonObject *object, const gchar *content_type, GError **error)
 
 	if (object == NULL) {
 		g_autofree gchar *content_type_text =
-			server_text_dup(content_type, "no content type");
+			applink_server_text_dup(content_type, "no content type");
 
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -1136,7 +1112,7 @@ oauth_login_new(JsonObject *object, const gchar *content_type, GError **error)
 	}
 	instance_url = origin_from_url(instance);
 	if (instance_url == NULL) {
-		g_autofree gchar *instance_text = server_text_dup(instance, NULL);
+		g_autofree gchar *instance_text = applink_server_text_dup(instance, NULL);
 
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -1186,7 +1162,7 @@ set_oauth_error(JsonObject *object,
 
 	if (code == NULL) {
 		g_autofree gchar *content_type_text =
-			server_text_dup(content_type, "no content type");
+			applink_server_text_dup(content_type, "no content type");
 
 		g_set_error(error,
 			    APPLINK_ERROR,

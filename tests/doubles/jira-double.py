@@ -565,13 +565,13 @@ def find_route(method, path):
 
 # Bodies for the "wrong-shape" fault: valid JSON that does not fit the resource.
 WRONG_SHAPES = {
-    "myself": {"self": 1, "key": ["x"], "name": 123456789012345678901234567890, "displayName": None,
+    "myself": {"self": 1, "key": ["x"], "name": 1234567890123, "displayName": None,
                "emailAddress": {}, "active": "yes"},
     "server-info": {"baseUrl": 42, "version": ["9"], "versionNumbers": "9.12.2", "deploymentType": 7,
-                    "buildNumber": 123456789012345678901234567890, "serverTitle": False},
+                    "buildNumber": 1234567890123, "serverTitle": False},
     "list-links": {"applicationLinks": "x"},
     "list-links-of-type": {"applicationLinks": [{"id": 1, "name": None}]},
-    "get-link": {"id": 123456789012345678901234567890, "typeId": [], "name": {}, "displayUrl": 1,
+    "get-link": {"id": 1234567890123, "typeId": [], "name": {}, "displayUrl": 1,
                  "rpcUrl": True, "isPrimary": "yes", "isSystem": "no", "link": "self"},
     "create-link": {"status-code": "201", "resources-created": "x"},
     "update-link": {"status-code": "200", "resources-updated": {}},

@@ -7,7 +7,7 @@
 # again for the rest of its time, with the inputs it has found so far.
 #
 # Usage: tests/fuzz/run-fuzzers.sh [SECONDS] [TARGET...]
-#   TARGET is url, soap or jira; all three by default. BUILD_DIR overrides build-fuzz.
+#   TARGET is url, soap, jira or json; all four by default. BUILD_DIR overrides build-fuzz.
 #
 # Each fuzzer works in BUILD_DIR/fuzz-run/TARGET: corpus/ contains the seeds and what libFuzzer
 # adds, findings/ the inputs that crashed or leaked, and run-N.log the output of each start.
@@ -19,7 +19,7 @@ seconds=${1:-600}
 shift || true
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
-	targets=(url soap jira)
+	targets=(url soap jira json)
 fi
 
 # A cap on the starts of one fuzzer, for a finding that every start hits at once.
@@ -31,7 +31,7 @@ if ! [[ $seconds =~ ^[0-9]+$ ]] || [ "$seconds" -eq 0 ]; then
 fi
 for target in "${targets[@]}"; do
 	if [ ! -d "$source_dir/tests/fuzz/corpus/$target" ]; then
-		echo "run-fuzzers.sh: unknown target '$target': use url, soap or jira" >&2
+		echo "run-fuzzers.sh: unknown target '$target': use url, soap, jira or json" >&2
 		exit 2
 	fi
 done

@@ -488,7 +488,7 @@ class BadReplyTest(SharedSiteTestCase):
     def test_list_plain_text(self):
         error = self.list_error(status={"status": 200, "body": "OK"})
         self.assert_bad_reply(error, LIST_REQUEST)
-        self.assertIn("not valid JSON", error.message)
+        self.assertIn("could not be read as JSON", error.message)
 
     def test_list_wrong_shape(self):
         error = self.list_error(wrong_shape={})
@@ -518,7 +518,8 @@ class BadReplyTest(SharedSiteTestCase):
                                       "name": "Salesforce", "typeId": "salesforce"}]}
         error = self.list_error(wrong_shape={"body": body})
         self.assert_bad_reply(error, LIST_REQUEST)
-        self.assertIn("'id'", error.message)
+        self.assertIn("integer at byte 29 is outside the range of a 64-bit signed integer",
+                      error.message)
 
     def test_list_body_over_limit(self):
         error = self.list_error(huge={})
@@ -563,7 +564,7 @@ class BadReplyTest(SharedSiteTestCase):
                 "resources-created": [{"href": 123456789012345678901234567890}]}
         error = self.create_error(wrong_shape={"body": body})
         self.assert_bad_reply(error, CREATE_REQUEST)
-        self.assertIn("'href'", error.message)
+        self.assertIn("outside the range of a 64-bit signed integer", error.message)
 
     def test_create_body_over_limit(self):
         error = self.create_error(huge={})

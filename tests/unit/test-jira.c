@@ -3,6 +3,7 @@
 
 #include "applink-error.h"
 #include "applink-jira.h"
+#include "applink-log.h"
 
 static JsonNode *
 parse(const gchar *text, GError **error)
@@ -19,6 +20,10 @@ test_jira_json_rejects_non_json(void)
 		"  \n<!DOCTYPE html>",
 		"{\"applicationLinks\": [",
 		"\xff\xfe{}",
+		"{\"applicationLinks\": []} trailing",
+		"{\"applicationLinks\": [{\"id\": \"a\\ud800\"}]}",
+		"{\"applicationLinks\": [{\"id\": \"a\", \"isPrimary\": "
+		"123456789012345678901234567890}]}",
 	};
 
 	for (gsize i = 0; i < G_N_ELEMENTS(bodies); i++) {
@@ -88,7 +93,7 @@ test_jira_links_wrong_shape(void)
 		"{\"applicationLinks\": [{\"id\": \"a\", \"name\": \"n\", \"typeId\": \"t\","
 		" \"isPrimary\": \"yes\"}]}",
 		"{\"applicationLinks\": [{\"id\": \"a\", \"name\": \"n\", \"typeId\": \"t\","
-		" \"isPrimary\": 123456789012345678901234567890}]}",
+		" \"isPrimary\": 1}]}",
 		"{\"applicationLinks\": [{\"name\": \"n\", \"typeId\": \"t\"}]}",
 	};
 
@@ -139,8 +144,12 @@ test_jira_error_message_shapes(void)
 		{"XSRF check failed", "XSRF check failed"},
 		{"<html>long page</html>", NULL},
 		{"{\"message\": 5}", NULL},
+		/* Invalid JSON is quoted as it is, like any short plain-text body. */
+		{"{\"message\": \"a\\ud800\"}", "{\"message\": \"a\\ud800\"}"},
 		{"", NULL},
 	};
+	g_autoptr(GString) long_body = g_string_new("{\"errorMessages\": [\"");
+	g_autofree gchar *long_message = NULL;
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *message =
@@ -148,6 +157,16 @@ test_jira_error_message_shapes(void)
 
 		g_assert_cmpstr(message, ==, cases[i].message);
 	}
+
+	/* A long message is cut, after the last whole character, and ends with an ellipsis. */
+	for (guint i = 0; i < 1000; i++)
+		g_string_append(long_body, "\xc3\xa9");
+	g_string_append(long_body, "\"]}");
+	long_message = applink_jira_parse_error_message(long_body->str, long_body->len);
+	g_assert_nonnull(long_message);
+	g_assert_true(g_utf8_validate(long_message, -1, NULL));
+	g_assert_cmpuint(g_utf8_strlen(long_message, -1), ==, APPLINK_SERVER_TEXT_MAX_CHARS + 1);
+	g_assert_true(g_str_has_suffix(long_message, "\xc3\xa9…"));
 }
 
 static void
