@@ -44,7 +44,9 @@ if [ ! -f "$build_dir/build.ninja" ]; then
 		-Db_lundef=false \
 		-Dc_args=-fsanitize=fuzzer-no-link
 fi
-meson compile -C "$build_dir" "${targets[@]/#/fuzz-}"
+# ninja, unlike `meson compile`, regenerates the build files first when a meson.build changed, so a
+# target added since the last run is found.
+ninja -C "$build_dir" "${targets[@]/#/tests/fuzz/fuzz-}"
 
 # Leaks are findings, and GLib's slice allocator would hide them. UBSan stops at the first error
 # so that libFuzzer records it.
