@@ -181,8 +181,8 @@ check_string(JsonCheck *check, GError **error)
 			continue;
 		}
 		check->position++;
-		if (is_at_end(check) ||
-		    strchr("\"\\/bfnrt", check->data[check->position]) == NULL) {
+		/* memchr(), unlike strchr(), does not match the terminating NUL byte. */
+		if (is_at_end(check) || memchr("\"\\/bfnrt", peek(check), 8) == NULL) {
 			set_unexpected_error(
 				check, "an escape character such as \\n or \\u", error);
 			return FALSE;
