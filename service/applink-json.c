@@ -15,6 +15,9 @@
  * - It reads some input wrongly without an error: integers beyond the range of gint64 wrap
  *   around, and a \u0000 escape cuts its string short.
  *
+ * NOTE: Doubles beyond the range of a double, such as 1e400, pass and become infinity in
+ * json-glib. No reply that applinkd reads has a member of type double.
+ *
  * The check is iterative and stops at the first error, which it reports with the byte offset.
  */
 
@@ -24,10 +27,12 @@ typedef struct {
 	gsize position;
 } JsonCheck;
 
+/* Sets an error for the character at the current position, or for the end of the text. The text
+ * is valid UTF-8 when this runs, so the character is quoted whole. */
 static void
 set_unexpected_error(const JsonCheck *check, const gchar *expected, GError **error)
 {
-	guchar c;
+	gunichar c;
 
 	if (check->position >= check->length) {
 		g_set_error(error,
@@ -38,25 +43,31 @@ set_unexpected_error(const JsonCheck *check, const gchar *expected, GError **err
 			    expected);
 		return;
 	}
-	c = (guchar)check->data[check->position];
-	if (g_ascii_isgraph(c))
+	c = g_utf8_get_char(check->data + check->position);
+	if (g_unichar_isgraph(c)) {
+		gchar character[7] = {0};
+
+		g_unichar_to_utf8(c, character);
 		g_set_error(error,
 			    JSON_PARSER_ERROR,
 			    JSON_PARSER_ERROR_PARSE,
-			    "unexpected character '%c' at byte %" G_GSIZE_FORMAT ", where %s was "
-			    "expected",
-			    c,
+			    "unexpected character %s%s%s at byte %" G_GSIZE_FORMAT
+			    ", where %s was expected",
+			    c == '"' ? "'" : "\"",
+			    character,
+			    c == '"' ? "'" : "\"",
 			    check->position,
 			    expected);
-	else
+	} else {
 		g_set_error(error,
 			    JSON_PARSER_ERROR,
 			    JSON_PARSER_ERROR_PARSE,
-			    "unexpected byte 0x%02x at byte %" G_GSIZE_FORMAT ", where %s was "
-			    "expected",
+			    "unexpected character U+%04X at byte %" G_GSIZE_FORMAT
+			    ", where %s was expected",
 			    c,
 			    check->position,
 			    expected);
+	}
 }
 
 static gboolean
@@ -131,8 +142,13 @@ check_unicode_escape(JsonCheck *check, GError **error)
 		goto unpaired;
 	if (code_unit < 0xd800 || code_unit > 0xdbff)
 		return TRUE;
-	if (peek(check) != '\\' || !read_unicode_escape(check, &low, NULL) || low < 0xdc00 ||
-	    low > 0xdfff)
+	if (peek(check) != '\\' || check->position + 1 >= check->length ||
+	    check->data[check->position + 1] != 'u')
+		goto unpaired;
+	/* A malformed escape after the high surrogate is reported as such, at its own offset. */
+	if (!read_unicode_escape(check, &low, error))
+		return FALSE;
+	if (low < 0xdc00 || low > 0xdfff)
 		goto unpaired;
 	return TRUE;
 
@@ -271,7 +287,12 @@ check_literal(JsonCheck *check, const gchar *literal, GError **error)
 
 	if (check->length - check->position < length ||
 	    memcmp(check->data + check->position, literal, length) != 0) {
-		set_unexpected_error(check, "a value", error);
+		g_set_error(error,
+			    JSON_PARSER_ERROR,
+			    JSON_PARSER_ERROR_INVALID_BAREWORD,
+			    "invalid value at byte %" G_GSIZE_FORMAT ", where %s was expected",
+			    check->position,
+			    literal);
 		return FALSE;
 	}
 	check->position += length;
@@ -343,11 +364,15 @@ applink_json_check(const gchar *data, gsize length, GError **error)
 
 	G_STATIC_ASSERT(APPLINK_JSON_MAX_DEPTH <= 64);
 
+	/* g_utf8_validate_len() also stops at a NUL byte, which is valid UTF-8 but never valid
+	 * JSON outside a \u0000 escape. */
 	if (!g_utf8_validate_len(data, length, &invalid)) {
 		g_set_error(error,
 			    JSON_PARSER_ERROR,
 			    JSON_PARSER_ERROR_INVALID_DATA,
-			    "the text is not valid UTF-8 at byte %" G_GSIZE_FORMAT,
+			    *invalid == '\0'
+				    ? "the text contains a NUL byte at byte %" G_GSIZE_FORMAT
+				    : "the text is not valid UTF-8 at byte %" G_GSIZE_FORMAT,
 			    (gsize)(invalid - data));
 		return FALSE;
 	}

@@ -33,38 +33,39 @@ static const JsonCase json_cases[] = {
 	/* Rejected syntax. */
 	{"empty", "", "ends at byte 0 where a value was expected"},
 	{"only-whitespace", "  \n", "ends at byte 3 where a value was expected"},
-	{"trailing-text", "{} x", "unexpected character 'x' at byte 3"},
+	{"trailing-text", "{} x", "unexpected character \"x\" at byte 3"},
 	{"two-values", "[1] [2]", "where the end of the text was expected"},
-	{"trailing-comma-array", "[1,]", "unexpected character ']' at byte 3"},
+	{"trailing-comma-array", "[1,]", "unexpected character \"]\" at byte 3"},
 	{"trailing-comma-object", "{\"a\": 1,}", "a member name in double quotes"},
 	{"missing-comma", "[1 2]", "',' or ']'"},
 	{"missing-colon", "{\"a\" 1}", "':' after the member name"},
 	{"unquoted-name", "{a: 1}", "a member name in double quotes"},
-	{"single-quotes", "['a']", "unexpected character ''' at byte 1"},
+	{"single-quotes", "['a']", "unexpected character \"'\" at byte 1"},
 	{"unclosed-array", "[1, 2", "ends at byte 5 where ',' or ']' was expected"},
 	{"unclosed-object", "{\"a\": 1", "',' or '}'"},
 	{"unclosed-string", "[\"abc", "the string at byte 1 is not closed"},
 	{"mismatched-close", "[1}", "',' or ']'"},
-	{"stray-close", "]", "unexpected character ']' at byte 0"},
-	{"bad-literal", "[tru]", "where a value was expected"},
+	{"stray-close", "]", "unexpected character \"]\" at byte 0"},
+	{"bad-literal", "[tru]", "invalid value at byte 1, where true was expected"},
 	{"literal-suffix", "nulll", "where the end of the text was expected"},
-	{"capital-literal", "True", "unexpected character 'T'"},
-	{"nan", "NaN", "unexpected character 'N'"},
+	{"capital-literal", "True", "unexpected character \"T\""},
+	{"nan", "NaN", "unexpected character \"N\""},
 	{"leading-zero", "[01]", "',' or ']'"},
-	{"leading-plus", "+1", "unexpected character '+'"},
-	{"leading-point", "[.5]", "unexpected character '.'"},
+	{"leading-plus", "+1", "unexpected character \"+\""},
+	{"leading-point", "[.5]", "unexpected character \".\""},
 	{"trailing-point", "[1.]", "where a digit was expected"},
 	{"empty-exponent", "[1e]", "where a digit was expected"},
 	{"lone-minus", "[-]", "where a digit was expected"},
-	{"hexadecimal", "0x10", "unexpected character 'x' at byte 1"},
+	{"hexadecimal", "0x10", "unexpected character \"x\" at byte 1"},
 	{"comment", "[1 /* one */]", "',' or ']'"},
-	{"nul-byte", "[1,\0 2]", "not valid UTF-8 at byte 3", 7},
-	{"vertical-tab", "[\v1]", "unexpected byte 0x0b at byte 1"},
+	{"nul-byte", "[1,\0 2]", "contains a NUL byte at byte 3", 7},
+	{"vertical-tab", "[\v1]", "unexpected character U+000B at byte 1"},
+	{"non-ascii-character", "[\xc3\xa9]", "unexpected character \"\xc3\xa9\" at byte 1"},
 
 	/* Rejected strings. */
 	{"raw-newline", "\"a\nb\"", "contains the control character 0x0a at byte 2"},
 	{"raw-tab", "\"a\tb\"", "control character 0x09"},
-	{"unknown-escape", "\"\\x\"", "unexpected character 'x' at byte 2"},
+	{"unknown-escape", "\"\\x\"", "unexpected character \"x\" at byte 2"},
 	{"short-unicode-escape", "\"\\u12\"", "where a hexadecimal digit was expected"},
 	{"unicode-escape-at-end", "\"\\u00", "ends at byte 5 where a hexadecimal digit"},
 	{"escape-at-end", "\"\\", "ends at byte 2"},
@@ -75,6 +76,9 @@ static const JsonCase json_cases[] = {
 	{"high-then-high", "\"\\ud834\\ud834\"", "at byte 1 is an unpaired"},
 	{"high-then-text", "\"\\ud834x\"", "at byte 1 is an unpaired"},
 	{"high-at-end", "[\"\\ud834", "at byte 2 is an unpaired"},
+	{"high-then-short-escape",
+	 "\"\\ud834\\u12\"",
+	 "unexpected character '\"' at byte 11, where a hexadecimal digit was expected"},
 	{"invalid-utf8", "\"\xff\"", "not valid UTF-8 at byte 1"},
 	{"overlong-utf8", "\"\xc0\xaf\"", "not valid UTF-8 at byte 1"},
 	{"utf8-surrogate", "\"\xed\xa0\x80\"", "not valid UTF-8 at byte 1"},
@@ -125,6 +129,7 @@ check_case(gconstpointer data)
 	g_assert_false(accepted);
 	g_assert_error(error, JSON_PARSER_ERROR, error->code);
 	g_assert_true(error->code == JSON_PARSER_ERROR_PARSE ||
+		      error->code == JSON_PARSER_ERROR_INVALID_BAREWORD ||
 		      error->code == JSON_PARSER_ERROR_INVALID_DATA);
 	if (strstr(error->message, json_case->message) == NULL)
 		g_error("the error for %s is \"%s\", which lacks \"%s\"",
@@ -166,15 +171,32 @@ test_json_mixed_nesting(void)
 	g_assert_nonnull(strstr(error->message, "',' or '}'"));
 }
 
-/* The text need not end with a NUL byte: the check reads only @length bytes. */
+/* The text need not end with a NUL byte: the check reads only @length bytes, even where the
+ * bytes after them would complete a value. */
 static void
 test_json_length_bound(void)
 {
 	const gchar text[] = "[1, 2]garbage";
+	const struct {
+		const gchar *text;
+		gsize length;
+	} cuts[] = {
+		{"true", 3},
+		{"\"\\u0041\"", 5},
+		{"\"\\ud834\\udd1e\"", 10},
+		{"1e5", 2},
+		{"-5", 1},
+		{"\"ab\"", 3},
+		{"{\"a\":1}", 6},
+	};
 
 	g_assert_true(applink_json_check(text, 6, NULL));
 	g_assert_false(applink_json_check(text, 5, NULL));
 	g_assert_false(applink_json_check(text, sizeof text - 1, NULL));
+	for (gsize i = 0; i < G_N_ELEMENTS(cuts); i++) {
+		g_assert_true(applink_json_check(cuts[i].text, strlen(cuts[i].text), NULL));
+		g_assert_false(applink_json_check(cuts[i].text, cuts[i].length, NULL));
+	}
 }
 
 int
