@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "applink-keyring.h"
+#include "applink-log.h"
 #include "applink-settings.h"
 #include "applink-url.h"
 
@@ -201,6 +202,20 @@ applink_daemon_forget_credentials(ApplinkDaemon *self);
 /* Unique names are never reused, so caching them is safe. The cache is emptied when full. */
 #define APPLINK_MAX_CACHED_CALLERS 256
 
+/*
+ * Masks the secrets of the call in @error's message, which may quote a server's reply that
+ * echoes them, replaces control characters and cuts the message to
+ * APPLINK_ERROR_MESSAGE_MAX_CHARS characters.
+ */
+static void
+applink_daemon_clean_error_message(GError *error)
+{
+	g_autofree gchar *scrubbed = applink_secret_scrub(error->message);
+
+	g_free(error->message);
+	error->message = applink_text_make_printable(scrubbed, APPLINK_ERROR_MESSAGE_MAX_CHARS);
+}
+
 /* Replies to the call of @job with @result or @error, and frees @job. */
 static void
 applink_daemon_finish_job(ApplinkDaemon *self, ApplinkJob *job, GVariant *result, GError *error)
@@ -216,6 +231,7 @@ applink_daemon_finish_job(ApplinkDaemon *self, ApplinkJob *job, GVariant *result
 			error = g_error_new(
 				APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s failed", method);
 		applink_daemon_normalize_error(&error);
+		applink_daemon_clean_error_message(error);
 		/* The keyring may hold a newer credential than the one Jira just rejected. */
 		if (g_error_matches(error, APPLINK_ERROR, APPLINK_ERROR_JIRA_AUTH_FAILED))
 			applink_daemon_forget_credentials(self);
@@ -241,9 +257,12 @@ applink_daemon_run_job(gpointer data, gpointer user_data)
 {
 	ApplinkJob *job = data;
 	GError *error = NULL;
-	GVariant *result = job->func(job->call, &error);
+	GVariant *result;
 
+	applink_secret_forget_watched();
+	result = job->func(job->call, &error);
 	applink_daemon_finish_job(user_data, job, result, error);
+	applink_secret_forget_watched();
 }
 
 /*
@@ -962,6 +981,8 @@ applink_daemon_parse_dict(GVariant *dict,
 			else
 				g_free(*out);
 			*out = g_variant_dup_string(value, NULL);
+			if (spec->secret)
+				applink_secret_watch(*out);
 		} else {
 			*(gboolean *)spec->out = g_variant_get_boolean(value);
 		}

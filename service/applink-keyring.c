@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "applink-error.h"
+#include "applink-secret.h"
 
 #define APPLINK_SALESFORCE_SECRET_VERSION "applink-salesforce-1"
 
@@ -312,6 +313,7 @@ applink_keyring_lookup_jira(const gchar *site, GError **error)
 	if (value == NULL)
 		return NULL;
 	text = secret_value_get_text(value);
+	applink_secret_watch(text);
 	return applink_secret_dup(text);
 }
 
@@ -368,6 +370,9 @@ applink_keyring_decode_salesforce(SecretValue *value, GError **error)
 	secret = g_new0(ApplinkSalesforceSecret, 1);
 	secret->password = applink_secret_dup(fields[1]);
 	secret->security_token = applink_secret_dup(fields[2]);
+	applink_secret_watch(fields[1]);
+	applink_secret_watch(fields[2]);
+	applink_secret_watch(fields[4]);
 	secret->consumer_key = applink_secret_dup(fields[3]);
 	secret->consumer_secret = applink_secret_dup(fields[4]);
 	return secret;

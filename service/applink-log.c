@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "applink-log.h"
 
+#include "applink-secret.h"
+
 #include <stdio.h>
 #include <string.h>
 
 static gboolean applink_log_verbose = FALSE;
 
-/* Words after which the rest of the token is a credential and must never be written. */
+/* Words after which the next value is a credential and must never be written. */
 static const gchar *const redacted_prefixes[] = {
 	"Authorization:",
 	"authorization:",
@@ -16,7 +18,30 @@ static const gchar *const redacted_prefixes[] = {
 	"client_secret=",
 	"sessionId>",
 	"access_token",
+	"\"password\":",
+	"\"client_secret\":",
+	"\"securityToken\":",
 };
+
+/* Authentication schemes that an Authorization header names before its credential. */
+static const gchar *const authorization_schemes[] = {"Bearer ", "Basic "};
+
+/* Returns the end of the value that starts at @start in @text. A quoted value ends at its
+ * closing quote, which is not part of it, and other values at the first delimiter. */
+static gsize
+applink_log_value_end(const GString *text, gsize start, gboolean quoted)
+{
+	gsize end = start;
+
+	if (quoted) {
+		while (end < text->len && text->str[end] != '"')
+			end++;
+		return end;
+	}
+	while (end < text->len && strchr(" &<,\n\";}]", text->str[end]) == NULL)
+		end++;
+	return end;
+}
 
 /* Escapes line breaks and other control characters, so that text quoted from a caller or a
  * server cannot start a log line of its own. */
@@ -44,23 +69,40 @@ applink_log_escape_controls(GString *out)
 gchar *
 applink_log_redact(const gchar *message)
 {
-	GString *out = g_string_new(message);
+	g_autofree gchar *scrubbed = applink_secret_scrub(message);
+	GString *out = g_string_new(scrubbed);
 
 	for (gsize i = 0; i < G_N_ELEMENTS(redacted_prefixes); i++) {
 		const gchar *prefix = redacted_prefixes[i];
-		gsize prefix_len = strlen(prefix);
 		gchar *at = out->str;
 
 		while ((at = strstr(at, prefix)) != NULL) {
-			gsize start = (gsize)(at - out->str) + prefix_len;
-			gsize end = start;
+			gsize start = (gsize)(at - out->str) + strlen(prefix);
+			gsize end;
+			gboolean quoted = FALSE;
 
-			while (end < out->len && out->str[end] == ' ')
-				end++;
-			while (end < out->len && out->str[end] != ' ' && out->str[end] != '&' &&
-			       out->str[end] != '<' && out->str[end] != ',' &&
-			       out->str[end] != '\n')
-				end++;
+			/* Keep the separators and an Authorization header's scheme, so that
+			 * "Authorization: Bearer X" becomes "Authorization: Bearer [redacted]". A
+			 * value is quoted when the last separator is a double quote, as in
+			 * "access_token":"X". */
+			while (start < out->len && strchr(" :=\"", out->str[start]) != NULL) {
+				quoted = out->str[start] == '"';
+				start++;
+			}
+			for (gsize j = 0; j < G_N_ELEMENTS(authorization_schemes); j++) {
+				if (g_str_has_prefix(out->str + start, authorization_schemes[j]))
+					start += strlen(authorization_schemes[j]);
+			}
+			/* An earlier prefix may have masked this value already. */
+			if (g_str_has_prefix(out->str + start, "[redacted]")) {
+				at = out->str + start + strlen("[redacted]");
+				continue;
+			}
+			end = applink_log_value_end(out, start, quoted);
+			if (end == start) {
+				at = out->str + start;
+				continue;
+			}
 			g_string_erase(out, (gssize)start, (gssize)(end - start));
 			g_string_insert(out, (gssize)start, "[redacted]");
 			at = out->str + start + strlen("[redacted]");
@@ -126,22 +168,51 @@ applink_log_init(gboolean verbose)
 	g_log_set_writer_func(applink_log_writer, NULL, NULL);
 }
 
+/* Returns whether @c must not reach a terminal or a log as it is: C0 and C1 control characters
+ * and the Unicode controls of text direction, which can make text display in another order. */
+static gboolean
+applink_text_char_is_control(gunichar c)
+{
+	return g_unichar_iscntrl(c) || (c >= 0x202a && c <= 0x202e) ||
+	       (c >= 0x2066 && c <= 0x2069) || c == 0x200e || c == 0x200f || c == 0x061c;
+}
+
 /*
- * Returns @text from a server's reply, made valid UTF-8 and cut to
- * APPLINK_SERVER_TEXT_MAX_CHARS characters with an ellipsis, so that it can be quoted in an error
- * message that goes over D-Bus. NULL becomes a copy of @fallback.
+ * Returns @text made valid UTF-8, with each control character replaced by U+FFFD and cut to
+ * @max_chars characters followed by an ellipsis when it is longer.
+ */
+gchar *
+applink_text_make_printable(const gchar *text, guint max_chars)
+{
+	g_autofree gchar *valid = g_utf8_make_valid(text, -1);
+	GString *out = g_string_sized_new(strlen(valid));
+	guint count = 0;
+
+	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (count == max_chars) {
+			g_string_append(out, "…");
+			break;
+		}
+		if (applink_text_char_is_control(c))
+			g_string_append_unichar(out, 0xfffd);
+		else
+			g_string_append_unichar(out, c);
+		count++;
+	}
+	return g_string_free(out, FALSE);
+}
+
+/*
+ * Returns @text from a server's reply, made printable and cut to APPLINK_SERVER_TEXT_MAX_CHARS
+ * characters by applink_text_make_printable(), so that it can be quoted in an error message.
+ * NULL becomes a copy of @fallback.
  */
 gchar *
 applink_server_text_dup(const gchar *text, const gchar *fallback)
 {
-	g_autofree gchar *valid = NULL;
-	g_autofree gchar *start = NULL;
-
 	if (text == NULL)
 		return g_strdup(fallback);
-	valid = g_utf8_make_valid(text, -1);
-	if (g_utf8_strlen(valid, -1) <= APPLINK_SERVER_TEXT_MAX_CHARS)
-		return g_steal_pointer(&valid);
-	start = g_utf8_substring(valid, 0, APPLINK_SERVER_TEXT_MAX_CHARS);
-	return g_strconcat(start, "…", NULL);
+	return applink_text_make_printable(text, APPLINK_SERVER_TEXT_MAX_CHARS);
 }

@@ -18,4 +18,10 @@ applink_log_redact(const gchar *message);
 gchar *
 applink_server_text_dup(const gchar *text, const gchar *fallback);
 
+/* The maximum number of characters of an error message that applinkd sends over D-Bus. */
+#define APPLINK_ERROR_MESSAGE_MAX_CHARS 1000
+
+gchar *
+applink_text_make_printable(const gchar *text, guint max_chars);
+
 G_END_DECLS

@@ -44,3 +44,103 @@ applink_secret_wipe_gstring(GString *string)
 	explicit_bzero(string->str, string->allocated_len);
 	g_string_free(string, TRUE);
 }
+
+static void
+applink_secret_list_free(gpointer data)
+{
+	g_ptr_array_unref(data);
+}
+
+/* A GPtrArray of ApplinkSecret copies, per thread. */
+static GPrivate watched_secrets = G_PRIVATE_INIT(applink_secret_list_free);
+
+/* Adds @secret to the current thread's list. NULL and secrets shorter than
+ * APPLINK_SECRET_MIN_WATCHED_LENGTH bytes are ignored. */
+void
+applink_secret_watch(const gchar *secret)
+{
+	GPtrArray *secrets = g_private_get(&watched_secrets);
+
+	if (secret == NULL || strlen(secret) < APPLINK_SECRET_MIN_WATCHED_LENGTH)
+		return;
+	if (secrets == NULL) {
+		secrets = g_ptr_array_new_with_free_func((GDestroyNotify)applink_secret_free);
+		g_private_set(&watched_secrets, secrets);
+	}
+	for (guint i = 0; i < secrets->len; i++) {
+		if (g_str_equal(g_ptr_array_index(secrets, i), secret))
+			return;
+	}
+	g_ptr_array_add(secrets, applink_secret_dup(secret));
+}
+
+/* Watches the credential of an HTTP Authorization header value, "Bearer TOKEN" or
+ * "Basic BASE64", and the header value itself. */
+void
+applink_secret_watch_authorization(const gchar *authorization)
+{
+	const gchar *space;
+
+	if (authorization == NULL)
+		return;
+	applink_secret_watch(authorization);
+	space = strchr(authorization, ' ');
+	if (space != NULL)
+		applink_secret_watch(space + 1);
+}
+
+/* Returns the length of the longest watched secret that @text starts with, or 0. */
+static gsize
+applink_secret_match_length(GPtrArray *secrets, const gchar *text)
+{
+	gsize longest = 0;
+
+	for (guint i = 0; i < secrets->len; i++) {
+		const gchar *secret = g_ptr_array_index(secrets, i);
+		gsize length = strlen(secret);
+
+		if (length > longest && strncmp(text, secret, length) == 0)
+			longest = length;
+	}
+	return longest;
+}
+
+/*
+ * Returns a copy of @text in which every watched secret of the current thread is replaced with
+ * "[redacted]". The text is read once from the start, and at each position the longest
+ * matching secret is replaced, so a secret that contains another is masked whole.
+ */
+gchar *
+applink_secret_scrub(const gchar *text)
+{
+	GPtrArray *secrets = g_private_get(&watched_secrets);
+	GString *out;
+
+	if (text == NULL)
+		return NULL;
+	if (secrets == NULL || secrets->len == 0)
+		return g_strdup(text);
+	out = g_string_sized_new(strlen(text));
+	for (const gchar *p = text; *p != '\0';) {
+		gsize length = applink_secret_match_length(secrets, p);
+
+		if (length > 0) {
+			g_string_append(out, "[redacted]");
+			p += length;
+		} else {
+			g_string_append_c(out, *p);
+			p++;
+		}
+	}
+	return g_string_free(out, FALSE);
+}
+
+/* Empties the current thread's list and wipes the copies. */
+void
+applink_secret_forget_watched(void)
+{
+	GPtrArray *secrets = g_private_get(&watched_secrets);
+
+	if (secrets != NULL)
+		g_ptr_array_set_size(secrets, 0);
+}

@@ -24,4 +24,26 @@ applink_secret_concat(const gchar *first, const gchar *second);
 void
 applink_secret_wipe_gstring(GString *string);
 
+/*
+ * The secrets that the current thread handles for the call it runs. Text that a server sends
+ * back, such as an error message that echoes a request, passes applink_secret_scrub() before
+ * it reaches a D-Bus error or a log line written on that thread. Worker threads forget the list
+ * after each call.
+ */
+void
+applink_secret_watch(const gchar *secret);
+
+/* The shortest secret that applink_secret_watch() accepts. Masking every occurrence of a
+ * shorter one, such as a one-letter test password, would garble messages. */
+#define APPLINK_SECRET_MIN_WATCHED_LENGTH 4
+
+void
+applink_secret_watch_authorization(const gchar *authorization);
+
+gchar *
+applink_secret_scrub(const gchar *text);
+
+void
+applink_secret_forget_watched(void);
+
 G_END_DECLS

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include <string.h>
+
+#include "applink-log.h"
+#include "applink-secret.h"
+
+typedef struct {
+	const gchar *message;
+	const gchar *redacted;
+} RedactCase;
+
+static void
+test_log_redact_patterns(void)
+{
+	const RedactCase cases[] = {
+		{"Authorization: Bearer abc123", "Authorization: Bearer [redacted]"},
+		{"authorization: Basic dXNlcjpwdw==, next",
+		 "authorization: Basic [redacted], next"},
+		{"Authorization:xyz", "Authorization:[redacted]"},
+		{"got Bearer abc123 back", "got Bearer [redacted] back"},
+		{"grant_type=password&password=pw1&client_secret=cs1",
+		 "grant_type=password&password=[redacted]&client_secret=[redacted]"},
+		{"{\"password\": \"a b c\", \"user\": \"u\"}",
+		 "{\"password\": \"[redacted]\", \"user\": \"u\"}"},
+		{"{\"access_token\":\"00D!AQ\",\"x\":1}",
+		 "{\"access_token\":\"[redacted]\",\"x\":1}"},
+		{"access_token=00D!AQ&x=1", "access_token=[redacted]&x=1"},
+		{"<sessionId>00D!AQ</sessionId>", "<sessionId>[redacted]</sessionId>"},
+		{"no credential here", "no credential here"},
+		{"line\nbreak\x1b[2J", "line\\x0abreak\\x1b[2J"},
+	};
+
+	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
+		g_autofree gchar *redacted = applink_log_redact(cases[i].message);
+
+		g_assert_cmpstr(redacted, ==, cases[i].redacted);
+	}
+}
+
+static void
+test_log_redact_watched_secret(void)
+{
+	g_autofree gchar *before = NULL;
+	g_autofree gchar *watched = NULL;
+	g_autofree gchar *after = NULL;
+
+	before = applink_log_redact("Jira said: pw-1234 is wrong");
+	applink_secret_watch("pw-1234");
+	watched = applink_log_redact("Jira said: pw-1234 is wrong");
+	applink_secret_forget_watched();
+	after = applink_log_redact("Jira said: pw-1234 is wrong");
+
+	g_assert_cmpstr(before, ==, "Jira said: pw-1234 is wrong");
+	g_assert_cmpstr(watched, ==, "Jira said: [redacted] is wrong");
+	g_assert_cmpstr(after, ==, "Jira said: pw-1234 is wrong");
+}
+
+static void
+test_secret_scrub_longest_first(void)
+{
+	g_autofree gchar *scrubbed = NULL;
+	g_autofree gchar *empty = NULL;
+
+	applink_secret_watch("abcd");
+	applink_secret_watch("abcdef");
+	applink_secret_watch("abc");
+	applink_secret_watch("");
+	applink_secret_watch(NULL);
+	scrubbed = applink_secret_scrub("xabcdefy abcd abcdab abc");
+	empty = applink_secret_scrub("");
+	applink_secret_forget_watched();
+
+	/* "abc" is shorter than APPLINK_SECRET_MIN_WATCHED_LENGTH, so it stays. */
+	g_assert_cmpstr(scrubbed, ==, "x[redacted]y [redacted] [redacted]ab abc");
+	g_assert_cmpstr(empty, ==, "");
+	g_assert_null(applink_secret_scrub(NULL));
+}
+
+static void
+test_secret_watch_authorization(void)
+{
+	g_autofree gchar *header = NULL;
+	g_autofree gchar *token = NULL;
+
+	applink_secret_watch_authorization("Bearer tok-5678");
+	header = applink_secret_scrub("sent Bearer tok-5678");
+	token = applink_secret_scrub("token tok-5678 expired");
+	applink_secret_forget_watched();
+
+	g_assert_cmpstr(header, ==, "sent [redacted]");
+	g_assert_cmpstr(token, ==, "token [redacted] expired");
+}
+
+static gpointer
+scrub_in_thread(gpointer data)
+{
+	return applink_secret_scrub(data);
+}
+
+/* Each worker thread watches the secrets of its own call only. */
+static void
+test_secret_watch_per_thread(void)
+{
+	GThread *thread;
+	g_autofree gchar *other_thread = NULL;
+	g_autofree gchar *this_thread = NULL;
+
+	applink_secret_watch("thread-secret");
+	thread = g_thread_new("scrub", scrub_in_thread, "a thread-secret b");
+	other_thread = g_thread_join(thread);
+	this_thread = applink_secret_scrub("a thread-secret b");
+	applink_secret_forget_watched();
+
+	g_assert_cmpstr(other_thread, ==, "a thread-secret b");
+	g_assert_cmpstr(this_thread, ==, "a [redacted] b");
+}
+
+static void
+test_text_make_printable(void)
+{
+	g_autofree gchar *controls = applink_text_make_printable("a\x1b[2J\tb\xc2\x9b\n", 100);
+	g_autofree gchar *direction = applink_text_make_printable("abc\xe2\x80\xae"
+								  "def",
+								  100);
+	g_autofree gchar *invalid = applink_text_make_printable("a\xff"
+								"b",
+								100);
+	g_autofree gchar *cut = applink_text_make_printable("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 3);
+	g_autofree gchar *exact = applink_text_make_printable("abc", 3);
+	g_autofree gchar *server = applink_server_text_dup(NULL, "none");
+
+	g_assert_cmpstr(controls,
+			==,
+			"a\xef\xbf\xbd[2J\xef\xbf\xbd"
+			"b\xef\xbf\xbd\xef\xbf\xbd");
+	g_assert_cmpstr(direction,
+			==,
+			"abc\xef\xbf\xbd"
+			"def");
+	g_assert_cmpstr(invalid,
+			==,
+			"a\xef\xbf\xbd"
+			"b");
+	g_assert_cmpstr(cut, ==, "\xc3\xa9\xc3\xa9\xc3\xa9…");
+	g_assert_cmpstr(exact, ==, "abc");
+	g_assert_cmpstr(server, ==, "none");
+}
+
+int
+main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	g_test_add_func("/log/redact/patterns", test_log_redact_patterns);
+	g_test_add_func("/log/redact/watched-secret", test_log_redact_watched_secret);
+	g_test_add_func("/secret/scrub/longest-first", test_secret_scrub_longest_first);
+	g_test_add_func("/secret/scrub/authorization", test_secret_watch_authorization);
+	g_test_add_func("/secret/scrub/per-thread", test_secret_watch_per_thread);
+	g_test_add_func("/text/make-printable", test_text_make_printable);
+	return g_test_run();
+}
