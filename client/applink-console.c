@@ -534,9 +534,18 @@ display_width(const gchar *text)
 	return width;
 }
 
-/* Returns @text with invalid UTF-8 and each control character replaced, so that a value
- * from Jira cannot send escape sequences to the terminal. Newlines are kept when
- * @keep_newlines is set. */
+/* Returns whether @c is a Unicode control of text direction, which can make a terminal show
+ * the text around it in another order. */
+static gboolean
+applink_console_is_direction_control(gunichar c)
+{
+	return (c >= 0x202a && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0x200e ||
+	       c == 0x200f || c == 0x061c;
+}
+
+/* Returns @text with invalid UTF-8, each control character and each control of text
+ * direction replaced, so that a value from Jira cannot send escape sequences to the terminal
+ * or reorder what it shows. Newlines are kept when @keep_newlines is set. */
 gchar *
 applink_console_printable_text(const gchar *text, gboolean keep_newlines)
 {
@@ -546,7 +555,8 @@ applink_console_printable_text(const gchar *text, gboolean keep_newlines)
 	for (const gchar *p = valid; *p != '\0'; p = g_utf8_next_char(p)) {
 		gunichar c = g_utf8_get_char(p);
 
-		if (g_unichar_iscntrl(c) && !(keep_newlines && c == '\n'))
+		if ((g_unichar_iscntrl(c) && !(keep_newlines && c == '\n')) ||
+		    applink_console_is_direction_control(c))
 			g_string_append_c(printable, '?');
 		else
 			g_string_append_unichar(printable, c);

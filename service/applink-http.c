@@ -218,10 +218,11 @@ applink_http_convert_error(ApplinkHttp *self, SoupMessage *msg, const GError *er
 				   "the connection to %s was refused; check the URL and that the "
 				   "server is running",
 				   where);
+	/* Site clients talk to Jira, the others to Salesforce login hosts. */
 	if (error->domain == G_IO_ERROR && error->code == G_IO_ERROR_MESSAGE_TOO_LARGE)
 		return g_error_new(
 			APPLINK_ERROR,
-			APPLINK_ERROR_JIRA,
+			self->site_client ? APPLINK_ERROR_JIRA : APPLINK_ERROR_SALESFORCE,
 			"the reply to %s %s from %s is larger than %d MiB and was not read",
 			soup_message_get_method(msg),
 			g_uri_get_path(uri),

@@ -6,6 +6,7 @@
 #include "applink-error.h"
 #include "applink-json.h"
 #include "applink-log.h"
+#include "applink-secret.h"
 
 void
 applink_jira_link_free(ApplinkJiraLink *link)
@@ -90,6 +91,31 @@ applink_jira_get_string(JsonObject *object,
 			    member,
 			    request);
 		return FALSE;
+	}
+	if (strlen(json_node_get_string(node)) > APPLINK_JIRA_MAX_STRING_BYTES) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_JIRA,
+			    "the member '%s' in the reply to %s is longer than %d bytes",
+			    member,
+			    request,
+			    APPLINK_JIRA_MAX_STRING_BYTES);
+		return FALSE;
+	}
+	for (const gchar *p = json_node_get_string(node); *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (g_unichar_iscntrl(c)) {
+			g_set_error(error,
+				    APPLINK_ERROR,
+				    APPLINK_ERROR_JIRA,
+				    "the member '%s' in the reply to %s contains the control "
+				    "character U+%04X",
+				    member,
+				    request,
+				    c);
+			return FALSE;
+		}
 	}
 	*out = g_strdup(json_node_get_string(node));
 	return TRUE;
@@ -245,6 +271,9 @@ applink_jira_parse_links(JsonNode *node, const gchar *request, GError **error)
 	return g_steal_pointer(&links);
 }
 
+static gboolean
+applink_jira_id_is_valid(const gchar *id);
+
 gchar *
 applink_jira_parse_created_id(JsonNode *node, const gchar *request, GError **error)
 {
@@ -270,12 +299,14 @@ applink_jira_parse_created_id(JsonNode *node, const gchar *request, GError **err
 	if (object == NULL || !applink_jira_get_string(object, "href", TRUE, &href, request, error))
 		return NULL;
 	slash = strrchr(href, '/');
-	if (slash == NULL || slash[1] == '\0') {
+	if (slash == NULL || !applink_jira_id_is_valid(slash + 1)) {
+		g_autofree gchar *quoted = applink_server_text_dup(href, NULL);
+
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_JIRA,
-			    "the link address '%s' in the reply to %s has no id",
-			    href,
+			    "the link address '%s' in the reply to %s does not end with a link id",
+			    quoted,
 			    request);
 		return NULL;
 	}
@@ -336,8 +367,9 @@ applink_jira_json_error_message(JsonNode *root)
 /*
  * Returns Jira's error text from either error shape, or NULL: {"status-code", "message"},
  * {"status", "message": [...]}, {"errorMessages": [...]}, or a short plain-text body. The text
- * is cut to APPLINK_SERVER_TEXT_MAX_CHARS characters. Strings in the JSON shapes are valid
- * UTF-8, because applink_json_check() rejects invalid UTF-8 and unpaired surrogate escapes.
+ * is valid UTF-8, because applink_json_check() rejects invalid UTF-8 and unpaired surrogate
+ * escapes, but it is not cut: callers search all of it, then quote it with
+ * applink_server_text_dup().
  */
 gchar *
 applink_jira_parse_error_message(const gchar *data, gsize length)
@@ -354,7 +386,9 @@ applink_jira_parse_error_message(const gchar *data, gsize length)
 		message = applink_jira_json_error_message(json_parser_get_root(parser));
 	else if (length < 200 && !applink_jira_looks_like_html(data, length))
 		message = g_strstrip(g_strndup(data, length));
-	return message != NULL ? applink_server_text_dup(message, NULL) : NULL;
+	if (message == NULL || message[0] == '\0')
+		return NULL;
+	return g_steal_pointer(&message);
 }
 
 gboolean
@@ -366,6 +400,7 @@ applink_jira_parse_url_check(guint status,
 {
 	JsonObject *object = applink_jira_expect_object(node, request, error);
 	g_autofree gchar *code = NULL;
+	g_autofree gchar *warning = NULL;
 
 	check->status = APPLINK_JIRA_URL_OK;
 	if (object == NULL)
@@ -388,9 +423,12 @@ applink_jira_parse_url_check(guint status,
 	} else if (g_strcmp0(code, "applinks.warning.unknown.host") == 0) {
 		check->status = APPLINK_JIRA_URL_UNKNOWN_HOST;
 	}
-	if (code != NULL &&
-	    !applink_jira_get_string(object, "warning", FALSE, &check->message, request, error))
+	if (code == NULL)
+		return TRUE;
+	if (!applink_jira_get_string(object, "warning", FALSE, &warning, request, error))
 		return FALSE;
+	g_free(check->message);
+	check->message = applink_server_text_dup(warning, NULL);
 	return TRUE;
 }
 
@@ -619,6 +657,7 @@ applink_jira_message_new(const ApplinkJira *jira,
 	soup_message_headers_replace(headers, "Accept", "application/json");
 	soup_message_headers_replace(headers, "X-Atlassian-Token", "no-check");
 	soup_message_headers_replace(headers, "Authorization", jira->authorization);
+	applink_secret_watch_authorization(jira->authorization);
 	if (body != NULL)
 		soup_message_set_request_body_from_bytes(msg, content_type, body);
 	return msg;
@@ -704,7 +743,7 @@ applink_jira_set_status_error(const ApplinkJira *jira, ApplinkJiraReply *reply, 
 	gsize length = 0;
 	const gchar *data = applink_jira_reply_data(reply, &length);
 	g_autofree gchar *message = applink_jira_parse_error_message(data, length);
-	const gchar *text = message != NULL ? message : "no message";
+	g_autofree gchar *text = applink_server_text_dup(message, "no message");
 
 	if (message != NULL && strstr(message, "XSRF check failed") != NULL) {
 		g_set_error(
@@ -1004,16 +1043,20 @@ applink_jira_check_url(const ApplinkJira *jira,
 
 	/* Applinks 9 returns 409 for an existing link or a link to itself, and 3.x returned 404. */
 	if (reply->status == 409 || reply->status == 404) {
-		check->message = applink_jira_parse_error_message(data, length);
-		check->status = check->message != NULL && strstr(check->message, "itsme") != NULL
+		g_autofree gchar *message = applink_jira_parse_error_message(data, length);
+
+		check->status = message != NULL && strstr(message, "itsme") != NULL
 					? APPLINK_JIRA_URL_IS_SELF
 					: APPLINK_JIRA_URL_ALREADY_LINKED;
+		check->message = applink_server_text_dup(message, NULL);
 		return TRUE;
 	}
 	if (reply->status == 403) {
-		check->message = applink_jira_parse_error_message(data, length);
-		if (check->message == NULL || strstr(check->message, "XSRF") == NULL) {
+		g_autofree gchar *message = applink_jira_parse_error_message(data, length);
+
+		if (message == NULL || strstr(message, "XSRF") == NULL) {
 			check->status = APPLINK_JIRA_URL_BLOCKED;
+			check->message = applink_server_text_dup(message, NULL);
 			return TRUE;
 		}
 	}
@@ -1080,6 +1123,7 @@ applink_jira_create_link(const ApplinkJira *jira,
 	g_autoptr(GBytes) body = NULL;
 	g_autoptr(ApplinkJiraReply) reply = NULL;
 	g_autoptr(JsonNode) node = NULL;
+	gchar *id;
 
 	json_builder_begin_object(builder);
 	json_builder_set_member_name(builder, "name");
@@ -1106,6 +1150,8 @@ applink_jira_create_link(const ApplinkJira *jira,
 
 		if (message != NULL &&
 		    (strstr(message, "duplicate") != NULL || strstr(message, "exists") != NULL)) {
+			g_autofree gchar *quoted = applink_server_text_dup(message, NULL);
+
 			g_set_error(
 				error,
 				APPLINK_ERROR,
@@ -1114,7 +1160,7 @@ applink_jira_create_link(const ApplinkJira *jira,
 				"list'",
 				jira->base_url,
 				url,
-				message);
+				quoted);
 			return NULL;
 		}
 	}
@@ -1123,9 +1169,13 @@ applink_jira_create_link(const ApplinkJira *jira,
 		return NULL;
 	}
 	node = applink_jira_reply_json(jira, reply, error);
-	if (node == NULL)
-		return NULL;
-	return applink_jira_parse_created_id(node, reply->request, error);
+	id = node != NULL ? applink_jira_parse_created_id(node, reply->request, error) : NULL;
+	if (id == NULL)
+		g_prefix_error(error,
+			       "Jira answered HTTP %u, so it may have created the link, but its id "
+			       "could not be read; look for the link with 'applinkctl link list': ",
+			       reply->status);
+	return id;
 }
 
 gboolean
@@ -1168,6 +1218,7 @@ applink_jira_rename_link(const ApplinkJira *jira,
 		gsize length = 0;
 		const gchar *data = applink_jira_reply_data(reply, &length);
 		g_autofree gchar *message = applink_jira_parse_error_message(data, length);
+		g_autofree gchar *quoted = applink_server_text_dup(message, "HTTP 400");
 
 		g_set_error(error,
 			    APPLINK_ERROR,
@@ -1177,7 +1228,7 @@ applink_jira_rename_link(const ApplinkJira *jira,
 			    jira->base_url,
 			    link->id,
 			    name,
-			    message != NULL ? message : "HTTP 400");
+			    quoted);
 		return FALSE;
 	}
 	if (reply->status != 200 && reply->status != 204) {

@@ -15,6 +15,10 @@ G_BEGIN_DECLS
 #define APPLINK_JIRA_MAX_RETRIES 3
 #define APPLINK_JIRA_MAX_RETRY_WAIT_SECONDS 10
 
+/* The maximum length of a string member of a Jira reply, such as a name, id, version or URL. Longer
+ * values are rejected, so that none is stored or quoted whole. */
+#define APPLINK_JIRA_MAX_STRING_BYTES 4096
+
 /* An application link as Jira returns it. */
 typedef struct {
 	gchar *id;

@@ -1024,24 +1024,31 @@ applink_salesforce_parse_soap_reply(
 	return soap_login_new(&reply, error);
 }
 
-/* Returns the root object of @body, or NULL when it is not a JSON object. */
+/* Returns the root object of @body, or NULL when it is not a JSON object, with the reason in
+ * @reason for an error message. */
 static JsonObject *
-json_object_from_data(const gchar *body, gsize length)
+json_object_from_data(const gchar *body, gsize length, gchar **reason)
 {
 	g_autoptr(JsonParser) parser = json_parser_new();
 	g_autoptr(GError) parse_error = NULL;
 	JsonNode *root;
 
-	if (body == NULL || length == 0)
+	*reason = NULL;
+	if (body == NULL || length == 0) {
+		*reason = g_strdup("the body is empty");
 		return NULL;
+	}
 	if (!applink_json_check(body, length, &parse_error) ||
 	    !json_parser_load_from_data(parser, body, (gssize)length, &parse_error)) {
-		g_debug("Salesforce token reply is not JSON: %s", parse_error->message);
+		*reason = applink_server_text_dup(parse_error->message, NULL);
+		g_debug("Salesforce token reply is not JSON: %s", *reason);
 		return NULL;
 	}
 	root = json_parser_get_root(parser);
-	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root))
+	if (root == NULL || !JSON_NODE_HOLDS_OBJECT(root)) {
+		*reason = g_strdup("the JSON value is not an object");
 		return NULL;
+	}
 	return json_object_ref(json_node_get_object(root));
 }
 
@@ -1083,7 +1090,7 @@ login_set_identity(ApplinkSalesforceLogin *login, const gchar *identity_url)
 }
 
 static ApplinkSalesforceLogin *
-oauth_login_new(JsonObject *object, const gchar *content_type, GError **error)
+oauth_login_new(JsonObject *object, const gchar *content_type, const gchar *reason, GError **error)
 {
 	const gchar *instance = json_object_get_string_or_null(object, "instance_url");
 	g_autofree gchar *instance_url = NULL;
@@ -1096,9 +1103,10 @@ oauth_login_new(JsonObject *object, const gchar *content_type, GError **error)
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_SALESFORCE,
-			    "Salesforce returned HTTP 200 (%s) without a JSON token reply: check "
-			    "that the login URL is a Salesforce login host.",
-			    content_type_text);
+			    "Salesforce returned HTTP 200 (%s) without a JSON token reply (%s): "
+			    "check that the login URL is a Salesforce login host.",
+			    content_type_text,
+			    reason);
 		return NULL;
 	}
 	if (json_object_get_string_or_null(object, "access_token") == NULL || instance == NULL) {
@@ -1153,6 +1161,7 @@ static void
 set_oauth_error(JsonObject *object,
 		guint status,
 		const gchar *content_type,
+		const gchar *reason,
 		gboolean token_given,
 		GError **error)
 {
@@ -1167,10 +1176,14 @@ set_oauth_error(JsonObject *object,
 		g_set_error(error,
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_SALESFORCE,
-			    "Salesforce returned HTTP %u (%s) without an OAuth error code: check "
-			    "that the login URL is a Salesforce login host, or try again later.",
+			    "Salesforce returned HTTP %u (%s) without an OAuth error code%s%s%s: "
+			    "check that the login URL is a Salesforce login host, or try again "
+			    "later.",
 			    status,
-			    content_type_text);
+			    content_type_text,
+			    reason != NULL ? " (" : "",
+			    reason != NULL ? reason : "",
+			    reason != NULL ? ")" : "");
 		return;
 	}
 
@@ -1191,16 +1204,17 @@ applink_salesforce_parse_oauth_reply(guint status,
 				     GError **error)
 {
 	g_autoptr(JsonObject) object = NULL;
+	g_autofree gchar *reason = NULL;
 
 	if (SOUP_STATUS_IS_REDIRECTION(status)) {
 		applink_salesforce_set_redirect_error(error, status, NULL);
 		return NULL;
 	}
 
-	object = json_object_from_data(body, length);
+	object = json_object_from_data(body, length, &reason);
 	if (status == SOUP_STATUS_OK)
-		return oauth_login_new(object, content_type, error);
-	set_oauth_error(object, status, content_type, token_given, error);
+		return oauth_login_new(object, content_type, reason, error);
+	set_oauth_error(object, status, content_type, reason, token_given, error);
 	return NULL;
 }
 

@@ -124,6 +124,7 @@ DEFAULT_CONFIG = {
     "close": False,
     "status": None,
     "instance-url": None,
+    "huge-reply": None,
 }
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -290,6 +291,10 @@ def is_optional_status(value):
                              and 100 <= value <= 599)
 
 
+def is_optional_size(value):
+    return value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+
+
 def is_faultcode_prefix(value):
     return isinstance(value, bool) or value == "alternate"
 
@@ -321,6 +326,7 @@ CONFIG_VALIDATORS = {
     "close": (is_bool, "true or false"),
     "status": (is_optional_status, "null or an HTTP status code 100-599"),
     "instance-url": (is_optional_string, "null or a base URL string"),
+    "huge-reply": (is_optional_size, "null or a number of bytes >= 1"),
 }
 
 
@@ -870,6 +876,11 @@ class DoubleHandler(BaseHTTPRequestHandler):
         elif config["redirect"] and self.command == "POST":
             reply = status_page_reply(302)
             reply.headers.append(("Location", config["redirect"]))
+        elif config["huge-reply"] is not None:
+            # A SOAP envelope whose padding makes the body exactly that many bytes.
+            start, end = b'<?xml version="1.0"?><soapenv:Envelope><!--', b"--></soapenv:Envelope>"
+            padding = b"x" * max(0, config["huge-reply"] - len(start) - len(end))
+            reply = Reply(200, start + padding + end, "text/xml;charset=UTF-8")
         return reply, config["close"]
 
     # --- SOAP

@@ -600,6 +600,81 @@ class BadReplyTest(SharedSiteTestCase):
         self.assertIn("larger than 8 MiB", error.message)
 
 
+class ServerTextTest(SharedSiteTestCase):
+    """Text from Jira in errors: secrets it echoes are masked, and it is cut and made printable."""
+
+    def list_error_with_messages(self, *messages, status=500):
+        self.jira.configure(status={"path": LIST_PATH, "method": "GET", "status": status,
+                                    "body": {"errorMessages": list(messages)}})
+        return self.manager.error("ListLinks", "s", self.site)
+
+    def test_echoed_token_masked(self):
+        token = self.accounts.admin_token
+        error = self.list_error_with_messages(f"rejected Authorization: Bearer {token}",
+                                              f"token {token} is bad")
+        self.assertEqual(error.name, "JiraError")
+        self.assertNotIn(token, error.message)
+        self.assertIn("rejected Authorization: [redacted];", error.message)
+        self.assertIn("token [redacted] is bad", error.message)
+        self.assertNotIn(token, self.new_daemon_log())
+        self.assert_daemon_healthy()
+
+    def test_long_message_cut(self):
+        error = self.list_error_with_messages("x" * 5000)
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("x" * 300 + "…", error.message)
+        self.assertNotIn("x" * 301, error.message)
+
+    def test_control_characters_replaced(self):
+        error = self.list_error_with_messages("a\u001b]0;title\u0007b\u009b2J\u202ec")
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("a\ufffd]0;title\ufffdb\ufffd2J\ufffdc", error.message)
+        for character in ("\u001b", "\u0007", "\u009b", "\u202e"):
+            self.assertNotIn(character, error.message)
+
+    def test_member_with_control_character(self):
+        body = {"applicationLinks": [{"id": jira_link_id(SALESFORCE_URL), "typeId": "salesforce",
+                                      "name": "Sales\u001b[2Jforce", "displayUrl": SALESFORCE_URL,
+                                      "rpcUrl": SALESFORCE_URL}]}
+        self.jira.configure(wrong_shape={"path": LIST_PATH, "method": "GET", "body": body})
+        error = self.manager.error("ListLinks", "s", self.site)
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("'name'", error.message)
+        self.assertIn("control character U+001B", error.message)
+
+    def test_member_too_long(self):
+        body = {"applicationLinks": [{"id": jira_link_id(SALESFORCE_URL), "typeId": "salesforce",
+                                      "name": "n" * 5000, "displayUrl": SALESFORCE_URL,
+                                      "rpcUrl": SALESFORCE_URL}]}
+        self.jira.configure(wrong_shape={"path": LIST_PATH, "method": "GET", "body": body})
+        error = self.manager.error("ListLinks", "s", self.site)
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("'name'", error.message)
+        self.assertIn("longer than 4096 bytes", error.message)
+
+    def test_created_id_invalid(self):
+        href = "http://jira/rest/applinks/2.0/applicationlink/../../secure/x\u001b"
+        self.jira.configure(wrong_shape={
+            "path": CREATE_PATH, "method": "PUT",
+            "body": {"status-code": 201, "resources-created": [{"href": href}]}})
+        error = self.manager.error("CreateLink", "sssa{sv}", self.site, SALESFORCE_URL,
+                                   "Salesforce", {})
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("may have created the link", error.message)
+        self.assertIn("applinkctl link list", error.message)
+        self.assertEqual(self.jira_requests(f"{LIST_PATH}/../../secure/x"), [])
+        self.assert_daemon_healthy()
+
+    def test_long_argument_cut(self):
+        error = self.manager.error("AddSite", "sa{sv}a{sv}", self.jira.url,
+                                   asv(token=self.accounts.admin_token),
+                                   asv(name="n" * 1_000_000))
+        self.assertEqual(error.name, "InvalidArgument")
+        self.assertLessEqual(len(error.message), 1001)
+        self.assertTrue(error.message.endswith("…"))
+        self.assertTrue(all(len(line) < 2000 for line in self.new_daemon_log().splitlines()))
+
+
 class RetryTest(SharedSiteTestCase):
     """429 and 503: GET requests are retried a bounded number of times, others never."""
 

@@ -292,6 +292,31 @@ class SetOutgoingAuthFailureTest(OutgoingAuthCase):
         self.assertEqual(error.name, "Timeout")
         self.assert_nothing_stored()
 
+    def test_jira_echo_masked(self):
+        # Jira rejects the provider and quotes the request, password and token included.
+        echoed = self.salesforce_password + self.salesforce_token
+        self.jira.configure(status={
+            "path": f"/rest/applinks/2.0/applicationlink/{self.link}/authentication/provider",
+            "method": "PUT", "status": 400,
+            "body": {"errorMessages": [f"bad config password={echoed} token "
+                                       f"{self.salesforce_token}"]}})
+        error = self.set_auth_error(self.salesforce_credentials())
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("password=[redacted][redacted] token [redacted]", error.message)
+        self.assertNotIn(self.salesforce_password, error.message)
+        self.assertNotIn(self.salesforce_token, error.message)
+        log = self.daemon.log_text()
+        self.assertNotIn(self.salesforce_password, log)
+        self.assertNotIn(self.salesforce_token, log)
+        self.assert_nothing_stored()
+
+    def test_login_reply_over_limit(self):
+        self.salesforce.configure(huge_reply=9 * 1024 * 1024)
+        error = self.set_auth_error(self.salesforce_credentials())
+        self.assertEqual(error.name, "SalesforceError")
+        self.assertIn("larger than 8 MiB", error.message)
+        self.assert_nothing_stored()
+
     def test_salesforce_down(self):
         self.salesforce.stop()
         error = self.set_auth_error(self.salesforce_credentials())

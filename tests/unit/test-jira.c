@@ -147,9 +147,12 @@ test_jira_error_message_shapes(void)
 		/* Invalid JSON is quoted as it is, like any short plain-text body. */
 		{"{\"message\": \"a\\ud800\"}", "{\"message\": \"a\\ud800\"}"},
 		{"", NULL},
+		{"\n", NULL},
+		{" \r\n\t", NULL},
 	};
 	g_autoptr(GString) long_body = g_string_new("{\"errorMessages\": [\"");
 	g_autofree gchar *long_message = NULL;
+	g_autofree gchar *quoted = NULL;
 
 	for (gsize i = 0; i < G_N_ELEMENTS(cases); i++) {
 		g_autofree gchar *message =
@@ -158,15 +161,18 @@ test_jira_error_message_shapes(void)
 		g_assert_cmpstr(message, ==, cases[i].message);
 	}
 
-	/* A long message is cut, after the last whole character, and ends with an ellipsis. */
+	/* The parser returns a long message whole, so that callers can search all of it, and
+	 * applink_server_text_dup() cuts it after a whole character, with an ellipsis. */
 	for (guint i = 0; i < 1000; i++)
 		g_string_append(long_body, "\xc3\xa9");
 	g_string_append(long_body, "\"]}");
 	long_message = applink_jira_parse_error_message(long_body->str, long_body->len);
 	g_assert_nonnull(long_message);
-	g_assert_true(g_utf8_validate(long_message, -1, NULL));
-	g_assert_cmpuint(g_utf8_strlen(long_message, -1), ==, APPLINK_SERVER_TEXT_MAX_CHARS + 1);
-	g_assert_true(g_str_has_suffix(long_message, "\xc3\xa9…"));
+	g_assert_cmpuint(g_utf8_strlen(long_message, -1), ==, 1000);
+	quoted = applink_server_text_dup(long_message, NULL);
+	g_assert_true(g_utf8_validate(quoted, -1, NULL));
+	g_assert_cmpuint(g_utf8_strlen(quoted, -1), ==, APPLINK_SERVER_TEXT_MAX_CHARS + 1);
+	g_assert_true(g_str_has_suffix(quoted, "\xc3\xa9…"));
 }
 
 static void
