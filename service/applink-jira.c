@@ -801,6 +801,18 @@ applink_jira_set_status_error(const ApplinkJira *jira, ApplinkJiraReply *reply, 
 			"try again, or ask the Jira administrator to raise the limit",
 			jira->base_url,
 			reply->request);
+	} else if (reply->status >= 300 && reply->status < 400) {
+		g_autofree gchar *target = applink_server_text_dup(reply->location, "nowhere");
+
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_JIRA,
+			    "Jira at %s answered %s with a redirect (HTTP %u) to %s, which applink "
+			    "does not follow; check that the site URL is Jira's base URL",
+			    jira->base_url,
+			    reply->request,
+			    reply->status,
+			    target);
 	} else {
 		g_set_error(error,
 			    APPLINK_ERROR,

@@ -923,6 +923,28 @@ xml_boolean_is_true(const gchar *value)
 	return g_strcmp0(value, "true") == 0 || g_strcmp0(value, "1") == 0;
 }
 
+/*
+ * Returns a copy of @id when it has the form of a Salesforce record id, 15 or 18 ASCII letters
+ * and digits, or NULL. A reply with an id of another form is still a successful login, but the
+ * id is not stored or shown, since it cannot be Salesforce's.
+ */
+static gchar *
+salesforce_id_dup(const gchar *id)
+{
+	gsize length;
+
+	if (id == NULL)
+		return NULL;
+	length = strlen(id);
+	if (length != 15 && length != 18)
+		return NULL;
+	for (gsize i = 0; i < length; i++) {
+		if (!g_ascii_isalnum(id[i]))
+			return NULL;
+	}
+	return g_strdup(id);
+}
+
 static ApplinkSalesforceLogin *
 soap_login_new(const SoapReply *reply, GError **error)
 {
@@ -963,10 +985,10 @@ soap_login_new(const SoapReply *reply, GError **error)
 	}
 
 	login = login_new("soap", instance_url);
-	login->user_id = g_strdup(reply->fields[SOAP_FIELD_USER_ID] != NULL
-					  ? reply->fields[SOAP_FIELD_USER_ID]
-					  : reply->fields[SOAP_FIELD_INFO_USER_ID]);
-	login->organization_id = g_strdup(reply->fields[SOAP_FIELD_ORGANIZATION_ID]);
+	login->user_id = salesforce_id_dup(reply->fields[SOAP_FIELD_USER_ID] != NULL
+						   ? reply->fields[SOAP_FIELD_USER_ID]
+						   : reply->fields[SOAP_FIELD_INFO_USER_ID]);
+	login->organization_id = salesforce_id_dup(reply->fields[SOAP_FIELD_ORGANIZATION_ID]);
 	login->sandbox = xml_boolean_is_true(reply->fields[SOAP_FIELD_SANDBOX]);
 	return login;
 }
@@ -1085,8 +1107,8 @@ login_set_identity(ApplinkSalesforceLogin *login, const gchar *identity_url)
 	if (count < 3 || g_strcmp0(segments[count - 3], "id") != 0 ||
 	    *segments[count - 2] == '\0' || *segments[count - 1] == '\0')
 		return;
-	login->organization_id = g_strdup(segments[count - 2]);
-	login->user_id = g_strdup(segments[count - 1]);
+	login->organization_id = salesforce_id_dup(segments[count - 2]);
+	login->user_id = salesforce_id_dup(segments[count - 1]);
 }
 
 static ApplinkSalesforceLogin *

@@ -665,6 +665,14 @@ class ServerTextTest(SharedSiteTestCase):
         self.assertEqual(self.jira_requests(f"{LIST_PATH}/../../secure/x"), [])
         self.assert_daemon_healthy()
 
+    def test_redirect_named(self):
+        self.jira.configure(status={"path": LIST_PATH, "method": "GET", "status": 302,
+                                    "headers": {"Location": "http://login.example.invalid/x"}})
+        error = self.manager.error("ListLinks", "s", self.site)
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("with a redirect (HTTP 302) to http://login.example.invalid/x, which "
+                      "applink does not follow", error.message)
+
     def test_long_argument_cut(self):
         error = self.manager.error("AddSite", "sa{sv}a{sv}", self.jira.url,
                                    asv(token=self.accounts.admin_token),

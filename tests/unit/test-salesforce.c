@@ -602,6 +602,14 @@ static const OauthSuccessCase oauth_success_cases[] = {
 	 NULL,
 	 NULL,
 	 FALSE},
+	/* Ids that cannot be Salesforce record ids are dropped, the login still succeeds. */
+	{"success-ids-not-record-ids",
+	 "{\"access_token\":\"00D!AQfake\",\"instance_url\":\"https://na1.salesforce.com\","
+	 "\"id\":\"https://login.salesforce.com/id/00D000000000001EAA0/005-00000000001AA\"}",
+	 "https://na1.salesforce.com",
+	 NULL,
+	 NULL,
+	 FALSE},
 	{"success-sandbox",
 	 "{\"access_token\":\"00D!AQfake\","
 	 "\"instance_url\":\"https://acme--uat.sandbox.my.salesforce.com\","
