@@ -8,6 +8,10 @@
 
 static gboolean applink_log_verbose = FALSE;
 
+/* The maximum length in bytes of a log line, so that a server's huge text cannot fill the
+ * journal. Longer messages are cut and end with an ellipsis. */
+#define APPLINK_LOG_MAX_LINE_BYTES 4096
+
 /* Words after which the next value is a credential and must never be written. */
 static const gchar *const redacted_prefixes[] = {
 	"Authorization:",
@@ -109,6 +113,15 @@ applink_log_redact(const gchar *message)
 		}
 	}
 	applink_log_escape_controls(out);
+	if (out->len > APPLINK_LOG_MAX_LINE_BYTES) {
+		/* Cut at the start of a character, so that the line stays valid UTF-8. */
+		gsize cut = APPLINK_LOG_MAX_LINE_BYTES;
+
+		while (cut > 0 && (out->str[cut] & 0xc0) == 0x80)
+			cut--;
+		g_string_truncate(out, cut);
+		g_string_append(out, "…");
+	}
 	return g_string_free(out, FALSE);
 }
 
@@ -205,14 +218,19 @@ applink_text_make_printable(const gchar *text, guint max_chars)
 }
 
 /*
- * Returns @text from a server's reply, made printable and cut to APPLINK_SERVER_TEXT_MAX_CHARS
- * characters by applink_text_make_printable(), so that it can be quoted in an error message.
+ * Returns @text from a server's reply with the secrets of the current call masked, made
+ * printable and cut to APPLINK_SERVER_TEXT_MAX_CHARS characters by
+ * applink_text_make_printable(), so that it can be quoted in an error message.
  * NULL becomes a copy of @fallback.
  */
 gchar *
 applink_server_text_dup(const gchar *text, const gchar *fallback)
 {
+	g_autofree gchar *scrubbed = NULL;
+
 	if (text == NULL)
 		return g_strdup(fallback);
-	return applink_text_make_printable(text, APPLINK_SERVER_TEXT_MAX_CHARS);
+	/* Masked before it is cut, so that a cut inside a secret cannot leave part of it. */
+	scrubbed = applink_secret_scrub(text);
+	return applink_text_make_printable(scrubbed, APPLINK_SERVER_TEXT_MAX_CHARS);
 }

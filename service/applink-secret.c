@@ -54,24 +54,62 @@ applink_secret_list_free(gpointer data)
 /* A GPtrArray of ApplinkSecret copies, per thread. */
 static GPrivate watched_secrets = G_PRIVATE_INIT(applink_secret_list_free);
 
-/* Adds @secret to the current thread's list. NULL and secrets shorter than
- * APPLINK_SECRET_MIN_WATCHED_LENGTH bytes are ignored. */
-void
-applink_secret_watch(const gchar *secret)
+/* Adds @secret as it is to the current thread's list and returns TRUE, or returns FALSE when
+ * the list has it already. */
+static gboolean
+applink_secret_watch_text(const gchar *secret)
 {
 	GPtrArray *secrets = g_private_get(&watched_secrets);
 
-	if (secret == NULL || strlen(secret) < APPLINK_SECRET_MIN_WATCHED_LENGTH)
-		return;
 	if (secrets == NULL) {
 		secrets = g_ptr_array_new_with_free_func((GDestroyNotify)applink_secret_free);
 		g_private_set(&watched_secrets, secrets);
 	}
 	for (guint i = 0; i < secrets->len; i++) {
 		if (g_str_equal(g_ptr_array_index(secrets, i), secret))
-			return;
+			return FALSE;
 	}
 	g_ptr_array_add(secrets, applink_secret_dup(secret));
+	return TRUE;
+}
+
+/* Adds @encoded, another form of a secret, to @secrets when it differs from @other, and takes
+ * it. */
+static void
+applink_secret_add_form(GPtrArray *secrets, const gchar *other, ApplinkSecret *encoded)
+{
+	if (encoded != NULL && !g_str_equal(encoded, other))
+		g_ptr_array_add(secrets, encoded);
+	else
+		applink_secret_free(encoded);
+}
+
+/*
+ * Adds @secret to the current thread's list with the forms in which applinkd sends it, so that
+ * a server that quotes the request back is masked too. The forms are percent-encoded as in
+ * URLs, form-encoded as in the OAuth request body, and XML-escaped as in the SOAP request.
+ */
+void
+applink_secret_watch(const gchar *secret)
+{
+	GPtrArray *secrets;
+	ApplinkSecret *percent;
+	ApplinkSecret *form;
+
+	if (secret == NULL || strlen(secret) < APPLINK_SECRET_MIN_WATCHED_LENGTH)
+		return;
+	if (!applink_secret_watch_text(secret))
+		return;
+	secrets = g_private_get(&watched_secrets);
+	percent = g_uri_escape_string(secret, NULL, FALSE);
+	form = applink_secret_dup(percent);
+	for (gchar *p = strstr(form, "%20"); p != NULL; p = strstr(p + 1, "%20")) {
+		p[0] = '+';
+		memmove(p + 1, p + 3, strlen(p + 3) + 1);
+	}
+	applink_secret_add_form(secrets, percent, form);
+	applink_secret_add_form(secrets, secret, percent);
+	applink_secret_add_form(secrets, secret, g_markup_escape_text(secret, -1));
 }
 
 /* Watches the credential of an HTTP Authorization header value, "Bearer TOKEN" or
@@ -133,6 +171,21 @@ applink_secret_scrub(const gchar *text)
 		}
 	}
 	return g_string_free(out, FALSE);
+}
+
+/* Returns whether @text contains a watched secret of the current thread. */
+gboolean
+applink_secret_appears_in(const gchar *text)
+{
+	GPtrArray *secrets = g_private_get(&watched_secrets);
+
+	if (text == NULL || secrets == NULL)
+		return FALSE;
+	for (const gchar *p = text; *p != '\0'; p++) {
+		if (applink_secret_match_length(secrets, p) > 0)
+			return TRUE;
+	}
+	return FALSE;
 }
 
 /* Empties the current thread's list and wipes the copies. */

@@ -43,6 +43,9 @@ applink_secret_watch_authorization(const gchar *authorization);
 gchar *
 applink_secret_scrub(const gchar *text);
 
+gboolean
+applink_secret_appears_in(const gchar *text);
+
 void
 applink_secret_forget_watched(void);
 

@@ -234,6 +234,20 @@ applink_sites_add(ApplinkCall *call, GError **error)
 	if (!applink_jira_verify(&jira, &site->username, &site->jira_version, error))
 		return NULL;
 
+	/* The user name and version are stored in the settings file and returned by ListSites. A
+	 * user name that is the one given is fine even if the password equals it (admin/admin). */
+	if ((g_strcmp0(site->username, request.username) != 0 &&
+	     applink_secret_appears_in(site->username)) ||
+	    applink_secret_appears_in(site->jira_version)) {
+		g_set_error(
+			error,
+			APPLINK_ERROR,
+			APPLINK_ERROR_JIRA,
+			"Jira at %s returned its user name or version with the credential in it, "
+			"so the site was not added; check that the URL is the Jira site",
+			site->url);
+		return NULL;
+	}
 	if (!applink_keyring_store_jira(site->id, site->url, site->username, secret, error))
 		return NULL;
 	if (!applink_sites_save(site, error))

@@ -115,12 +115,15 @@ applink_url_check_text(const gchar *input, const gchar *what, GError **error)
 }
 
 /* Returns TRUE for a DNS name of letters, digits, hyphens and dots with no empty label, or
- * an IP address literal. */
+ * an IP address literal without an IPv6 zone id ("%eth0"). A zone id names an interface of one
+ * machine, and GLib 2.74 decodes its "%25" to "%", which would not parse again. */
 static gboolean
 applink_url_host_is_valid(const gchar *host)
 {
 	gsize label_length = 0;
 
+	if (strchr(host, '%') != NULL)
+		return FALSE;
 	if (g_hostname_is_ip_address(host))
 		return TRUE;
 	for (const gchar *p = host; *p != '\0'; p++) {

@@ -665,6 +665,16 @@ class ServerTextTest(SharedSiteTestCase):
         self.assertEqual(self.jira_requests(f"{LIST_PATH}/../../secure/x"), [])
         self.assert_daemon_healthy()
 
+    def test_user_name_echoing_token(self):
+        token = self.accounts.admin_token
+        self.jira.configure(wrong_shape={"path": MYSELF_PATH, "method": "GET",
+                                         "body": {"name": f"user {token}", "active": True}})
+        error = self.manager.error("AddSite", "sa{sv}a{sv}", self.jira.url, asv(token=token),
+                                   asv(name="echo"))
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn("with the credential in it", error.message)
+        self.assertNotIn("echo", [site["id"] for site in self.manager.list_sites()])
+
     def test_redirect_named(self):
         self.jira.configure(status={"path": LIST_PATH, "method": "GET", "status": 302,
                                     "headers": {"Location": "http://login.example.invalid/x"}})

@@ -91,6 +91,57 @@ test_secret_watch_authorization(void)
 	g_assert_cmpstr(token, ==, "token [redacted] expired");
 }
 
+/* A server may quote the request body back, so the forms in which a secret is sent are
+ * masked as well. */
+static void
+test_secret_watch_encoded_forms(void)
+{
+	g_autofree gchar *percent = NULL;
+	g_autofree gchar *form = NULL;
+	g_autofree gchar *xml = NULL;
+
+	applink_secret_watch("p@ss w+rd&<1>");
+	percent = applink_secret_scrub("body p%40ss%20w%2Brd%26%3C1%3E end");
+	form = applink_secret_scrub("body p%40ss+w%2Brd%26%3C1%3E end");
+	xml = applink_secret_scrub("<password>p@ss w+rd&amp;&lt;1&gt;</password>");
+	g_assert_true(applink_secret_appears_in("x p@ss w+rd&<1> y"));
+	g_assert_false(applink_secret_appears_in("x p@ss y"));
+	applink_secret_forget_watched();
+
+	g_assert_cmpstr(percent, ==, "body [redacted] end");
+	g_assert_cmpstr(form, ==, "body [redacted] end");
+	g_assert_cmpstr(xml, ==, "<password>[redacted]</password>");
+	g_assert_false(applink_secret_appears_in("x p@ss w+rd&<1> y"));
+}
+
+/* A secret that straddles the cut of a server's text is masked before the cut. */
+static void
+test_server_text_masked_before_cut(void)
+{
+	const gchar *secret = "tok-0123456789abcdef";
+	g_autofree gchar *padding = g_strnfill(APPLINK_SERVER_TEXT_MAX_CHARS - 5, 'A');
+	g_autofree gchar *text = g_strconcat(padding, secret, NULL);
+	g_autofree gchar *quoted = NULL;
+
+	applink_secret_watch(secret);
+	quoted = applink_server_text_dup(text, NULL);
+	applink_secret_forget_watched();
+
+	g_assert_null(strstr(quoted, "tok-"));
+	g_assert_true(g_str_has_prefix(quoted, padding));
+	g_assert_true(g_str_has_suffix(quoted, "[reda…"));
+}
+
+static void
+test_log_line_cut(void)
+{
+	g_autofree gchar *long_message = g_strnfill(100000, 'x');
+	g_autofree gchar *line = applink_log_redact(long_message);
+
+	g_assert_cmpuint(strlen(line), <=, 4096 + strlen("…"));
+	g_assert_true(g_str_has_suffix(line, "x…"));
+}
+
 static gpointer
 scrub_in_thread(gpointer data)
 {
@@ -155,6 +206,9 @@ main(int argc, char **argv)
 	g_test_add_func("/secret/scrub/longest-first", test_secret_scrub_longest_first);
 	g_test_add_func("/secret/scrub/authorization", test_secret_watch_authorization);
 	g_test_add_func("/secret/scrub/per-thread", test_secret_watch_per_thread);
+	g_test_add_func("/secret/scrub/encoded-forms", test_secret_watch_encoded_forms);
+	g_test_add_func("/log/server-text/masked-before-cut", test_server_text_masked_before_cut);
+	g_test_add_func("/log/redact/line-cut", test_log_line_cut);
 	g_test_add_func("/text/make-printable", test_text_make_printable);
 	return g_test_run();
 }
