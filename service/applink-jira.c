@@ -579,6 +579,8 @@ applink_jira_check_login_headers(const ApplinkJira *jira,
 		return FALSE;
 	}
 	if (reason != NULL && strstr(reason, "AUTHENTICATED_FAILED") != NULL) {
+		g_autofree gchar *quoted = applink_server_text_dup(reason, NULL);
+
 		g_set_error(
 			error,
 			APPLINK_ERROR,
@@ -588,7 +590,7 @@ applink_jira_check_login_headers(const ApplinkJira *jira,
 			"with a valid one",
 			jira->base_url,
 			jira->site,
-			reason);
+			quoted);
 		return FALSE;
 	}
 	if (status < 300 && g_strcmp0(user, "anonymous") == 0) {

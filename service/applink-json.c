@@ -229,7 +229,7 @@ skip_digits(JsonCheck *check, GError **error)
 static gboolean
 check_integer_range(const JsonCheck *check, gsize start, GError **error)
 {
-	/* A sign and 19 digits, the most that a gint64 can need. */
+	/* A sign, 19 digits and the NUL byte: the maximum length of a gint64 in decimal. */
 	gchar text[21];
 	gsize length = check->position - start;
 	gchar *end = NULL;
@@ -365,7 +365,7 @@ applink_json_check(const gchar *data, gsize length, GError **error)
 	G_STATIC_ASSERT(APPLINK_JSON_MAX_DEPTH <= 64);
 
 	/* g_utf8_validate_len() also stops at a NUL byte, which is valid UTF-8 but never valid
-	 * JSON outside a \u0000 escape. */
+	 * in JSON text, where U+0000 can only be written as an escape. */
 	if (!g_utf8_validate_len(data, length, &invalid)) {
 		g_set_error(error,
 			    JSON_PARSER_ERROR,

@@ -370,11 +370,11 @@ applink_keyring_decode_salesforce(SecretValue *value, GError **error)
 	secret = g_new0(ApplinkSalesforceSecret, 1);
 	secret->password = applink_secret_dup(fields[1]);
 	secret->security_token = applink_secret_dup(fields[2]);
-	applink_secret_watch(fields[1]);
-	applink_secret_watch(fields[2]);
-	applink_secret_watch(fields[4]);
 	secret->consumer_key = applink_secret_dup(fields[3]);
 	secret->consumer_secret = applink_secret_dup(fields[4]);
+	/* The same fields that SetOutgoingAuth takes as secret arguments. */
+	for (guint i = 1; i < G_N_ELEMENTS(fields); i++)
+		applink_secret_watch(fields[i]);
 	return secret;
 }
 
