@@ -11,8 +11,9 @@
 #include "applink-settings.h"
 #include "applink-url.h"
 
-/* The maximum number of worker threads for calls that concern no site, and per site.
- * Further calls wait in their queue. Four per site matches libsoup's connections per host. */
+/* The maximum number of worker threads for calls that concern no site, and per site for calls
+ * to its Jira and, apart, for calls that log in to Salesforce. Further calls wait in their
+ * queue. Four per site matches libsoup's connections per host. */
 #define APPLINK_MAX_WORKERS 16
 #define APPLINK_WORKERS_PER_SITE 4
 
@@ -33,6 +34,7 @@ struct _ApplinkDaemon {
 	GHashTable *link_locks;	     /* "site link" -> GMutex */
 	GHashTable *caller_uids;     /* unique bus name -> uid, a small cache */
 	GHashTable *site_pools;	     /* site id -> GThreadPool */
+	GHashTable *login_pools;     /* site id -> GThreadPool for Salesforce logins */
 	GPtrArray *active_calls;     /* ApplinkCall, the calls in flight */
 };
 
@@ -73,6 +75,13 @@ applink_link_lock_free(gpointer data)
 	g_free(mutex);
 }
 
+/* Frees a worker pool after its queued calls have run. */
+static void
+applink_thread_pool_free(gpointer pool)
+{
+	g_thread_pool_free(pool, FALSE, TRUE);
+}
+
 static void
 applink_daemon_finalize(GObject *object)
 {
@@ -80,15 +89,8 @@ applink_daemon_finalize(GObject *object)
 
 	if (self->pool != NULL)
 		g_thread_pool_free(self->pool, FALSE, TRUE);
-	if (self->site_pools != NULL) {
-		GHashTableIter iter;
-		gpointer pool;
-
-		g_hash_table_iter_init(&iter, self->site_pools);
-		while (g_hash_table_iter_next(&iter, NULL, &pool))
-			g_thread_pool_free(pool, FALSE, TRUE);
-		g_hash_table_unref(self->site_pools);
-	}
+	g_clear_pointer(&self->site_pools, g_hash_table_unref);
+	g_clear_pointer(&self->login_pools, g_hash_table_unref);
 	if (self->idle_source != 0)
 		g_source_remove(self->idle_source);
 	g_clear_object(&self->skeleton);
@@ -120,7 +122,10 @@ applink_daemon_init(ApplinkDaemon *self)
 	self->link_locks =
 		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_link_lock_free);
 	self->caller_uids = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
-	self->site_pools = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	self->site_pools =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_thread_pool_free);
+	self->login_pools =
+		g_hash_table_new_full(g_str_hash, g_str_equal, g_free, applink_thread_pool_free);
 	self->active_calls = g_ptr_array_new();
 	self->context = g_main_context_ref_thread_default();
 }
@@ -189,11 +194,18 @@ applink_daemon_normalize_error(GError **error)
 	g_error_free(original);
 }
 
+/* Where a call runs. */
+typedef enum {
+	APPLINK_JOB_QUICK, /* on the main context, because it blocks on nothing */
+	APPLINK_JOB_JIRA,  /* in its site's pool, or the general pool when it names no site */
+	APPLINK_JOB_LOGIN, /* in its site's pool for calls that log in to Salesforce */
+} ApplinkJobKind;
+
 typedef struct {
 	ApplinkCallFunc func;
 	ApplinkCall *call;
-	gchar *site;	/* routes the call to that site's pool, or NULL */
-	gboolean quick; /* run on the main context, because it blocks on nothing */
+	gchar *site; /* routes the call to that site's pool, or NULL */
+	ApplinkJobKind kind;
 } ApplinkJob;
 
 static void
@@ -204,8 +216,8 @@ applink_daemon_forget_credentials(ApplinkDaemon *self);
 
 /*
  * Masks the secrets of the call in @error's message, which may quote a server's reply that
- * echoes them, replaces control characters and cuts the message to
- * APPLINK_ERROR_MESSAGE_MAX_CHARS characters.
+ * echoes them, replaces control characters and shortens the message to
+ * APPLINK_ERROR_MESSAGE_MAX_CHARS characters by cutting its middle.
  */
 static void
 applink_daemon_clean_error_message(GError *error)
@@ -213,7 +225,8 @@ applink_daemon_clean_error_message(GError *error)
 	g_autofree gchar *scrubbed = applink_secret_scrub(error->message);
 
 	g_free(error->message);
-	error->message = applink_text_make_printable(scrubbed, APPLINK_ERROR_MESSAGE_MAX_CHARS);
+	error->message =
+		applink_text_make_printable_elided(scrubbed, APPLINK_ERROR_MESSAGE_MAX_CHARS);
 }
 
 /* Replies to the call of @job with @result or @error, and frees @job. */
@@ -266,13 +279,16 @@ applink_daemon_run_job(gpointer data, gpointer user_data)
 }
 
 /*
- * Returns the worker pool for calls to @site. Each registered site has its own pool of
- * APPLINK_WORKERS_PER_SITE threads, so calls waiting on a hanging Jira hold only that site's
- * workers and never delay calls for other sites. Other calls share the general pool.
+ * Returns the worker pool for a call of @kind to @site. Each registered site has its own pool
+ * of APPLINK_WORKERS_PER_SITE threads, so calls waiting on a hanging Jira hold only that site's
+ * workers and never delay calls for other sites. Calls that log in to Salesforce have another
+ * such pool per site, so that a hanging Salesforce login host does not delay the calls that
+ * only read Jira. Other calls share the general pool.
  */
 static GThreadPool *
-applink_daemon_get_pool(ApplinkDaemon *self, const gchar *site)
+applink_daemon_get_pool(ApplinkDaemon *self, const gchar *site, ApplinkJobKind kind)
 {
+	GHashTable *pools = kind == APPLINK_JOB_LOGIN ? self->login_pools : self->site_pools;
 	GThreadPool *pool = NULL;
 
 	if (site == NULL)
@@ -285,14 +301,14 @@ applink_daemon_get_pool(ApplinkDaemon *self, const gchar *site)
 		g_hash_table_iter_next(&iter, (gpointer *)&site, NULL);
 	}
 	if (g_hash_table_contains(self->sites, site)) {
-		pool = g_hash_table_lookup(self->site_pools, site);
+		pool = g_hash_table_lookup(pools, site);
 		if (pool == NULL) {
 			pool = g_thread_pool_new(applink_daemon_run_job,
 						 self,
 						 APPLINK_WORKERS_PER_SITE,
 						 FALSE,
 						 NULL);
-			g_hash_table_insert(self->site_pools, g_strdup(site), pool);
+			g_hash_table_insert(pools, g_strdup(site), pool);
 		}
 	}
 	g_mutex_unlock(&self->lock);
@@ -302,11 +318,11 @@ applink_daemon_get_pool(ApplinkDaemon *self, const gchar *site)
 static void
 applink_daemon_dispatch(ApplinkDaemon *self, ApplinkJob *job)
 {
-	if (job->quick) {
+	if (job->kind == APPLINK_JOB_QUICK) {
 		applink_daemon_run_job(job, self);
 		return;
 	}
-	g_thread_pool_push(applink_daemon_get_pool(self, job->site), job, NULL);
+	g_thread_pool_push(applink_daemon_get_pool(self, job->site, job->kind), job, NULL);
 }
 
 static gboolean
@@ -409,13 +425,13 @@ applink_daemon_queue_full(ApplinkDaemon *self,
 			  GDBusMethodInvocation *invocation,
 			  ApplinkCallFunc func,
 			  const gchar *site,
-			  gboolean quick)
+			  ApplinkJobKind kind)
 {
 	ApplinkJob *job = g_new0(ApplinkJob, 1);
 
 	job->func = func;
 	job->site = g_strdup(site);
-	job->quick = quick;
+	job->kind = kind;
 	job->call = g_new0(ApplinkCall, 1);
 	job->call->daemon = self;
 	job->call->invocation = g_object_ref(invocation);
@@ -443,7 +459,7 @@ applink_daemon_queue(ApplinkDaemon *self,
 		     ApplinkCallFunc func,
 		     const gchar *site)
 {
-	return applink_daemon_queue_full(self, invocation, func, site, FALSE);
+	return applink_daemon_queue_full(self, invocation, func, site, APPLINK_JOB_JIRA);
 }
 
 /* D-Bus handlers: each hands its call to a worker. */
@@ -475,7 +491,8 @@ handle_list_sites(ApplinkDBusManager *object, GDBusMethodInvocation *invocation,
 {
 	(void)object;
 	/* ListSites reads only the daemon's memory, so it runs on the main context. */
-	return applink_daemon_queue_full(user_data, invocation, applink_sites_list, NULL, TRUE);
+	return applink_daemon_queue_full(
+		user_data, invocation, applink_sites_list, NULL, APPLINK_JOB_QUICK);
 }
 
 static gboolean
@@ -525,17 +542,20 @@ handle_link_call(ApplinkDBusManager *object,
 {
 	const gchar *method = g_dbus_method_invocation_get_method_name(invocation);
 	ApplinkCallFunc func = applink_links_get;
+	ApplinkJobKind kind = APPLINK_JOB_JIRA;
 
 	(void)object, (void)link;
-	if (g_strcmp0(method, "DeleteLink") == 0)
+	if (g_strcmp0(method, "DeleteLink") == 0) {
 		func = applink_links_delete;
-	else if (g_strcmp0(method, "GetOutgoingAuth") == 0)
+	} else if (g_strcmp0(method, "GetOutgoingAuth") == 0) {
 		func = applink_outgoing_auth_get;
-	else if (g_strcmp0(method, "TestOutgoingAuth") == 0)
+	} else if (g_strcmp0(method, "TestOutgoingAuth") == 0) {
 		func = applink_outgoing_auth_test;
-	else if (g_strcmp0(method, "ClearOutgoingAuth") == 0)
+		kind = APPLINK_JOB_LOGIN;
+	} else if (g_strcmp0(method, "ClearOutgoingAuth") == 0) {
 		func = applink_outgoing_auth_clear;
-	return applink_daemon_queue(user_data, invocation, func, site);
+	}
+	return applink_daemon_queue_full(user_data, invocation, func, site, kind);
 }
 
 static gboolean
@@ -560,7 +580,8 @@ handle_set_outgoing_auth(ApplinkDBusManager *object,
 			 gpointer user_data)
 {
 	(void)object, (void)link, (void)credentials, (void)options;
-	return applink_daemon_queue(user_data, invocation, applink_outgoing_auth_set, site);
+	return applink_daemon_queue_full(
+		user_data, invocation, applink_outgoing_auth_set, site, APPLINK_JOB_LOGIN);
 }
 
 /* Sites. */
@@ -653,7 +674,8 @@ applink_daemon_lookup_site(ApplinkDaemon *self, const gchar *id, GError **error)
 
 	if (id[0] == '\0')
 		return applink_daemon_lookup_only_site(self, error);
-	if (!applink_daemon_check_string(id, "the site id", APPLINK_MAX_NAME_LENGTH, FALSE, error))
+	if (!applink_daemon_check_string(
+		    id, "the site id", APPLINK_URL_MAX_SITE_ID_LENGTH, FALSE, error))
 		return NULL;
 	g_mutex_lock(&self->lock);
 	site = g_hash_table_lookup(self->sites, id);
@@ -893,8 +915,11 @@ applink_daemon_check_string(const gchar *value,
 	gsize length = value != NULL ? strlen(value) : 0;
 
 	if (length == 0 && !allow_empty) {
-		g_set_error(
-			error, APPLINK_ERROR, APPLINK_ERROR_INVALID_ARGUMENT, "%s is empty", what);
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_INVALID_ARGUMENT,
+			    "%s is empty; give a non-empty value",
+			    what);
 		return FALSE;
 	}
 	if (length > max_length) {
@@ -906,16 +931,20 @@ applink_daemon_check_string(const gchar *value,
 			    max_length);
 		return FALSE;
 	}
-	for (gsize i = 0; i < length; i++) {
-		if ((guchar)value[i] < 0x20 || value[i] == 0x7f) {
+	/* GDBus passes only valid UTF-8 strings. The check covers the C1 controls and the
+	 * direction controls too, which Jira stores but a terminal or a log must not show. */
+	for (const gchar *p = value; p != NULL && *p != '\0'; p = g_utf8_next_char(p)) {
+		gunichar c = g_utf8_get_char(p);
+
+		if (applink_unichar_is_control(c)) {
 			g_set_error(error,
 				    APPLINK_ERROR,
 				    APPLINK_ERROR_INVALID_ARGUMENT,
-				    "%s contains a control character (byte 0x%02x at offset "
-				    "%" G_GSIZE_FORMAT ")",
+				    "%s contains the control character U+%04X at byte offset "
+				    "%" G_GSIZE_FORMAT "; remove it",
 				    what,
-				    (guchar)value[i],
-				    i);
+				    c,
+				    (gsize)(p - value));
 			return FALSE;
 		}
 	}

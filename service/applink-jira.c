@@ -52,13 +52,16 @@ applink_jira_url_status_to_string(ApplinkJiraUrlStatus status)
 /* Type-checked access to JSON members: a member of the wrong type is an error, never a
  * critical from json-glib. */
 
+/* Reads the string @member into @out. With @display, control characters are replaced with
+ * U+FFFD; without, they make the reply invalid. */
 static gboolean
-applink_jira_get_string(JsonObject *object,
-			const gchar *member,
-			gboolean required,
-			gchar **out,
-			const gchar *request,
-			GError **error)
+applink_jira_read_string(JsonObject *object,
+			 const gchar *member,
+			 gboolean required,
+			 gboolean display,
+			 gchar **out,
+			 const gchar *request,
+			 GError **error)
 {
 	JsonNode *node = json_object_get_member(object, member);
 
@@ -105,7 +108,7 @@ applink_jira_get_string(JsonObject *object,
 	for (const gchar *p = json_node_get_string(node); *p != '\0'; p = g_utf8_next_char(p)) {
 		gunichar c = g_utf8_get_char(p);
 
-		if (g_unichar_iscntrl(c)) {
+		if (!display && g_unichar_iscntrl(c)) {
 			g_set_error(error,
 				    APPLINK_ERROR,
 				    APPLINK_ERROR_JIRA,
@@ -117,8 +120,35 @@ applink_jira_get_string(JsonObject *object,
 			return FALSE;
 		}
 	}
-	*out = g_strdup(json_node_get_string(node));
+	if (display)
+		*out = applink_text_make_printable(json_node_get_string(node), G_MAXUINT);
+	else
+		*out = g_strdup(json_node_get_string(node));
 	return TRUE;
+}
+
+static gboolean
+applink_jira_get_string(JsonObject *object,
+			const gchar *member,
+			gboolean required,
+			gchar **out,
+			const gchar *request,
+			GError **error)
+{
+	return applink_jira_read_string(object, member, required, FALSE, out, request, error);
+}
+
+/* Reads text that is only shown, such as a link's name. Jira accepts control characters
+ * there, and one link named so must not make every call on its site fail. */
+static gboolean
+applink_jira_get_display_string(JsonObject *object,
+				const gchar *member,
+				gboolean required,
+				gchar **out,
+				const gchar *request,
+				GError **error)
+{
+	return applink_jira_read_string(object, member, required, TRUE, out, request, error);
 }
 
 static gboolean
@@ -227,7 +257,7 @@ applink_jira_parse_link(JsonNode *node, const gchar *request, GError **error)
 	if (object == NULL)
 		return NULL;
 	if (!applink_jira_get_string(object, "id", TRUE, &link->id, request, error) ||
-	    !applink_jira_get_string(object, "name", TRUE, &link->name, request, error) ||
+	    !applink_jira_get_display_string(object, "name", TRUE, &link->name, request, error) ||
 	    !applink_jira_get_string(object, "typeId", TRUE, &link->type_id, request, error) ||
 	    !applink_jira_get_string(
 		    object, "displayUrl", FALSE, &link->display_url, request, error) ||
@@ -1391,24 +1421,6 @@ applink_jira_get_basic_auth_all(const ApplinkJira *jira,
 	return TRUE;
 }
 
-/* Appends @text to @out as a JSON string literal. */
-static void
-applink_jira_append_json_string(GString *out, const gchar *text)
-{
-	g_string_append_c(out, '"');
-	for (const gchar *p = text; *p != '\0'; p++) {
-		guchar c = (guchar)*p;
-
-		if (c == '"' || c == '\\')
-			g_string_append_printf(out, "\\%c", c);
-		else if (c < 0x20)
-			g_string_append_printf(out, "\\u%04x", c);
-		else
-			g_string_append_c(out, (gchar)c);
-	}
-	g_string_append_c(out, '"');
-}
-
 gboolean
 applink_jira_set_basic_auth(const ApplinkJira *jira,
 			    const gchar *id,
@@ -1419,19 +1431,25 @@ applink_jira_set_basic_auth(const ApplinkJira *jira,
 	g_autofree gchar *path = g_strdup_printf(
 		"/rest/applinks/2.0/applicationlink/%s/authentication/provider", id);
 	g_autoptr(ApplinkJiraReply) reply = NULL;
+	static const gchar start[] =
+		"{\"provider\":\"" APPLINK_JIRA_BASIC_PROVIDER "\",\"config\":{\"username\":\"";
+	static const gchar middle[] = "\",\"password\":\"";
+	static const gchar end[] = "\"}}";
 	g_autoptr(GBytes) body = NULL;
-	GString *json = g_string_new(NULL);
+	GString *json;
 
-	/* Built by hand into a buffer that is wiped, because it contains the password. */
-	g_string_append(json,
-			"{\"provider\":\"" APPLINK_JIRA_BASIC_PROVIDER
-			"\",\"config\":{\"username\":");
-	applink_jira_append_json_string(json, username);
-	g_string_append(json, ",\"password\":");
-	applink_jira_append_json_string(json, password);
-	g_string_append(json, "}}");
-	body = g_bytes_new(json->str, json->len);
-	applink_secret_wipe_gstring(json);
+	/* Built by hand into a buffer that the body wipes when libsoup frees it, because it
+	 * contains the password. It is sized for the worst case up front, so that GString never
+	 * moves a partly written password with realloc() and leaves an unwiped copy behind. */
+	json = g_string_sized_new(sizeof start + sizeof middle + sizeof end +
+				  APPLINK_JSON_ESCAPE_MAX_GROWTH *
+					  (strlen(username) + strlen(password)));
+	g_string_append(json, start);
+	applink_json_append_escaped(json, username);
+	g_string_append(json, middle);
+	applink_json_append_escaped(json, password);
+	g_string_append(json, end);
+	body = applink_secret_gstring_to_bytes(json);
 
 	reply = applink_jira_send(jira, "PUT", path, "application/json", body, error);
 	if (reply == NULL)

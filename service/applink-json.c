@@ -447,3 +447,19 @@ applink_json_check(const gchar *data, gsize length, GError **error)
 		}
 	}
 }
+
+/* Appends @text to @out escaped as the contents of a JSON string, without the quotes. */
+void
+applink_json_append_escaped(GString *out, const gchar *text)
+{
+	for (const gchar *p = text; *p != '\0'; p++) {
+		guchar c = (guchar)*p;
+
+		if (c == '"' || c == '\\')
+			g_string_append_printf(out, "\\%c", c);
+		else if (c < 0x20)
+			g_string_append_printf(out, "\\u%04x", c);
+		else
+			g_string_append_c(out, (gchar)c);
+	}
+}

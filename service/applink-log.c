@@ -38,8 +38,9 @@ applink_log_value_end(const GString *text, gsize start, gboolean quoted)
 	gsize end = start;
 
 	if (quoted) {
+		/* A backslash escapes the next character, as in a JSON string. */
 		while (end < text->len && text->str[end] != '"')
-			end++;
+			end += text->str[end] == '\\' && end + 1 < text->len ? 2 : 1;
 		return end;
 	}
 	while (end < text->len && strchr(" &<,\n\";}]", text->str[end]) == NULL)
@@ -183,8 +184,8 @@ applink_log_init(gboolean verbose)
 
 /* Returns whether @c must not reach a terminal or a log as it is: C0 and C1 control characters
  * and the Unicode controls of text direction, which can make text display in another order. */
-static gboolean
-applink_text_char_is_control(gunichar c)
+gboolean
+applink_unichar_is_control(gunichar c)
 {
 	return g_unichar_iscntrl(c) || (c >= 0x202a && c <= 0x202e) ||
 	       (c >= 0x2066 && c <= 0x2069) || c == 0x200e || c == 0x200f || c == 0x061c;
@@ -208,13 +209,36 @@ applink_text_make_printable(const gchar *text, guint max_chars)
 			g_string_append(out, "…");
 			break;
 		}
-		if (applink_text_char_is_control(c))
+		if (applink_unichar_is_control(c))
 			g_string_append_unichar(out, 0xfffd);
 		else
 			g_string_append_unichar(out, c);
 		count++;
 	}
 	return g_string_free(out, FALSE);
+}
+
+/*
+ * Returns @text made printable as applink_text_make_printable() does, and at most @max_chars
+ * characters long. A longer text loses characters from its middle, where an error message
+ * quotes a value, so that its start and its end, which names the next step, are kept.
+ */
+gchar *
+applink_text_make_printable_elided(const gchar *text, guint max_chars)
+{
+	g_autofree gchar *printable = applink_text_make_printable(text, G_MAXUINT);
+	glong length = g_utf8_strlen(printable, -1);
+	glong head = (glong)max_chars * 2 / 3;
+	glong tail = (glong)max_chars - head - 1;
+	const gchar *tail_start;
+	gchar *head_end;
+
+	if (max_chars < 3 || length <= (glong)max_chars)
+		return g_steal_pointer(&printable);
+	head_end = g_utf8_offset_to_pointer(printable, head);
+	tail_start = g_utf8_offset_to_pointer(printable, length - tail);
+	*head_end = '\0';
+	return g_strconcat(printable, "…", tail_start, NULL);
 }
 
 /*

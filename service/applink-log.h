@@ -24,4 +24,10 @@ applink_server_text_dup(const gchar *text, const gchar *fallback);
 gchar *
 applink_text_make_printable(const gchar *text, guint max_chars);
 
+gchar *
+applink_text_make_printable_elided(const gchar *text, guint max_chars);
+
+gboolean
+applink_unichar_is_control(gunichar c);
+
 G_END_DECLS

@@ -3,6 +3,7 @@
 
 #include "applink-json.h"
 #include "applink-log.h"
+#include "applink-secret.h"
 
 #include "applink-error.h"
 
@@ -272,28 +273,11 @@ string_is_empty(const gchar *text)
 	return text == NULL || *text == '\0';
 }
 
-/* Overwrites the whole allocation, because the text may have been longer before. */
-static void
-secret_string_free(gpointer data)
-{
-	GString *buffer = data;
-
-	explicit_bzero(buffer->str, buffer->allocated_len);
-	g_string_free(buffer, TRUE);
-}
-
 static void
 secret_string_clear(GString *buffer)
 {
 	explicit_bzero(buffer->str, buffer->len);
 	g_string_truncate(buffer, 0);
-}
-
-/* Hands @buffer over to the returned bytes, which wipe it when freed. */
-static GBytes *
-secret_string_to_bytes(GString *buffer)
-{
-	return g_bytes_new_with_free_func(buffer->str, buffer->len, secret_string_free, buffer);
 }
 
 void
@@ -385,7 +369,7 @@ applink_salesforce_soap_body_new(const ApplinkSalesforceCredentials *credentials
 	if (credentials->security_token != NULL)
 		applink_salesforce_xml_escape_append(buffer, credentials->security_token);
 	g_string_append(buffer, soap_envelope_end);
-	return secret_string_to_bytes(buffer);
+	return applink_secret_gstring_to_bytes(buffer);
 }
 
 static void
@@ -420,7 +404,7 @@ applink_salesforce_oauth_body_new(const ApplinkSalesforceCredentials *credential
 	form_field_append(buffer, "password", credentials->password);
 	if (credentials->security_token != NULL)
 		applink_salesforce_form_encode_append(buffer, credentials->security_token);
-	return secret_string_to_bytes(buffer);
+	return applink_secret_gstring_to_bytes(buffer);
 }
 
 static gboolean
@@ -740,7 +724,7 @@ soap_reply_clear(SoapReply *reply)
 {
 	g_clear_pointer(&reply->path, g_ptr_array_unref);
 	if (reply->text != NULL)
-		secret_string_free(g_steal_pointer(&reply->text));
+		applink_secret_wipe_gstring(g_steal_pointer(&reply->text));
 	for (guint i = 0; i < SOAP_FIELD_COUNT; i++)
 		g_clear_pointer(&reply->fields[i], g_free);
 }

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "applink-secret.h"
 
+#include "applink-json.h"
+
 #include <string.h>
 
 void
@@ -35,7 +37,8 @@ applink_secret_concat(const gchar *first, const gchar *second)
 	return out;
 }
 
-/* Overwrites and frees @string, which held a secret. */
+/* Overwrites and frees @string, which held a secret. The whole allocation is overwritten,
+ * because the text may have been longer before. */
 void
 applink_secret_wipe_gstring(GString *string)
 {
@@ -43,6 +46,21 @@ applink_secret_wipe_gstring(GString *string)
 		return;
 	explicit_bzero(string->str, string->allocated_len);
 	g_string_free(string, TRUE);
+}
+
+static void
+applink_secret_wipe_gstring_cb(gpointer data)
+{
+	applink_secret_wipe_gstring(data);
+}
+
+/* Hands @buffer, which contains a secret, over to the returned bytes, which wipe it when they
+ * are freed. */
+GBytes *
+applink_secret_gstring_to_bytes(GString *buffer)
+{
+	return g_bytes_new_with_free_func(
+		buffer->str, buffer->len, applink_secret_wipe_gstring_cb, buffer);
 }
 
 static void
@@ -84,10 +102,24 @@ applink_secret_add_form(GPtrArray *secrets, const gchar *other, ApplinkSecret *e
 		applink_secret_free(encoded);
 }
 
+/* Returns @secret escaped as in a JSON string, in a buffer that is wiped when freed. */
+static ApplinkSecret *
+applink_secret_json_escape(const gchar *secret)
+{
+	GString *escaped = g_string_sized_new(APPLINK_JSON_ESCAPE_MAX_GROWTH * strlen(secret));
+	ApplinkSecret *copy;
+
+	applink_json_append_escaped(escaped, secret);
+	copy = applink_secret_dup(escaped->str);
+	applink_secret_wipe_gstring(escaped);
+	return copy;
+}
+
 /*
  * Adds @secret to the current thread's list with the forms in which applinkd sends it, so that
  * a server that quotes the request back is masked too. The forms are percent-encoded as in
- * URLs, form-encoded as in the OAuth request body, and XML-escaped as in the SOAP request.
+ * URLs, form-encoded as in the OAuth request body, XML-escaped as in the SOAP request, and
+ * escaped as in the JSON body that sets a link's outgoing authentication in Jira.
  */
 void
 applink_secret_watch(const gchar *secret)
@@ -110,6 +142,7 @@ applink_secret_watch(const gchar *secret)
 	applink_secret_add_form(secrets, percent, form);
 	applink_secret_add_form(secrets, secret, percent);
 	applink_secret_add_form(secrets, secret, g_markup_escape_text(secret, -1));
+	applink_secret_add_form(secrets, secret, applink_secret_json_escape(secret));
 }
 
 /* Watches the credential of an HTTP Authorization header value, "Bearer TOKEN" or

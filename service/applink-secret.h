@@ -24,6 +24,9 @@ applink_secret_concat(const gchar *first, const gchar *second);
 void
 applink_secret_wipe_gstring(GString *string);
 
+GBytes *
+applink_secret_gstring_to_bytes(GString *buffer);
+
 /*
  * The secrets that the current thread handles for the call it runs. Text that a server sends
  * back, such as an error message that echoes a request, passes applink_secret_scrub() before

@@ -366,7 +366,7 @@ applink_site_open_link(ApplinkCall *call,
 	g_variant_get_child(call->parameters, 0, "&s", &site_id);
 	g_variant_get_child(call->parameters, 1, "&s", &link_id);
 	if (!applink_daemon_check_string(
-		    link_id, "the link", APPLINK_MAX_NAME_LENGTH, FALSE, error))
+		    link_id, "the link id or name", APPLINK_MAX_NAME_LENGTH, FALSE, error))
 		return NULL;
 	*site = applink_daemon_lookup_site(call->daemon, site_id, error);
 	if (*site == NULL || !applink_site_open_jira(call, *site, jira, authorization, error))

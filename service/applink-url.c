@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "applink-error.h"
+#include "applink-log.h"
 
 /* The domains whose hosts may receive Salesforce credentials. */
 static const gchar *const salesforce_domains[] = {
@@ -101,13 +102,14 @@ applink_url_check_text(const gchar *input, const gchar *what, GError **error)
 			    what);
 		return FALSE;
 	}
-	for (const gchar *p = input; *p != '\0'; p++) {
-		if ((guchar)*p < 0x20 || *p == 0x7f) {
+	for (const gchar *p = input; *p != '\0'; p = g_utf8_next_char(p)) {
+		if (applink_unichar_is_control(g_utf8_get_char(p))) {
 			g_set_error(error,
 				    APPLINK_ERROR,
 				    APPLINK_ERROR_INVALID_URL,
-				    "the %s contains a control character",
-				    what);
+				    "the %s contains the control character U+%04X; remove it",
+				    what,
+				    g_utf8_get_char(p));
 			return FALSE;
 		}
 	}
@@ -199,6 +201,16 @@ applink_url_parse_common(const gchar *input, const gchar *what, GError **error)
 			    APPLINK_ERROR,
 			    APPLINK_ERROR_INVALID_URL,
 			    "the %s '%s' has no host name",
+			    what,
+			    text);
+		return NULL;
+	}
+	if (g_uri_get_port(uri) == 0) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_INVALID_URL,
+			    "the %s '%s' has the port 0; give the port the server listens on, or "
+			    "none for the default",
 			    what,
 			    text);
 		return NULL;
@@ -392,7 +404,7 @@ applink_url_site_id_is_valid(const gchar *id)
 	if (id == NULL || !g_ascii_isalnum(id[0]))
 		return FALSE;
 	len = strlen(id);
-	if (len > 64)
+	if (len > APPLINK_URL_MAX_SITE_ID_LENGTH)
 		return FALSE;
 	for (gsize i = 0; i < len; i++) {
 		if (!g_ascii_isalnum(id[i]) && id[i] != '.' && id[i] != '-' && id[i] != '_')
@@ -419,8 +431,8 @@ applink_url_site_id_from_url(const gchar *jira_url)
 		g_string_truncate(id, id->len - 1);
 	while (id->len > 0 && !g_ascii_isalnum(id->str[0]))
 		g_string_erase(id, 0, 1);
-	if (id->len > 64)
-		g_string_truncate(id, 64);
+	if (id->len > APPLINK_URL_MAX_SITE_ID_LENGTH)
+		g_string_truncate(id, APPLINK_URL_MAX_SITE_ID_LENGTH);
 	if (id->len == 0)
 		g_string_assign(id, "jira");
 	return g_string_free(id, FALSE);

@@ -8,6 +8,9 @@ G_BEGIN_DECLS
 /* The longest URL accepted from a caller, in bytes. */
 #define APPLINK_URL_MAX_LENGTH 2048
 
+/* The longest site id, in bytes. A site id derived from a URL is cut to this length. */
+#define APPLINK_URL_MAX_SITE_ID_LENGTH 64
+
 #define APPLINK_LOGIN_URL_PRODUCTION "https://login.salesforce.com"
 #define APPLINK_LOGIN_URL_SANDBOX "https://test.salesforce.com"
 

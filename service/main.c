@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <errno.h>
 #include <glib-unix.h>
 #include <locale.h>
 #include <stdlib.h>
@@ -135,7 +136,10 @@ main(int argc, char **argv)
 
 	setlocale(LC_ALL, "");
 	/* Credentials pass through this process: keep them out of core dumps and ptrace. */
-	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+		g_warning("cannot turn off core dumps and ptrace: %s; a core dump of applinkd "
+			  "could contain credentials",
+			  g_strerror(errno));
 
 	g_option_context_add_main_entries(context, entries, NULL);
 	if (!g_option_context_parse(context, &argc, &argv, &error)) {

@@ -310,6 +310,25 @@ class SetOutgoingAuthFailureTest(OutgoingAuthCase):
         self.assertNotIn(self.salesforce_token, log)
         self.assert_nothing_stored()
 
+    def test_jira_json_echo_masked(self):
+        # A quote and a backslash change the secret in the JSON body sent to Jira; Jira
+        # quotes that body back.
+        password = self.new_secret('pw"quo\\te-')
+        token = self.new_secret("tok-")
+        self.set_salesforce_user(password, token)
+        echoed = json.dumps(password + token)[1:-1]
+        self.jira.configure(status={
+            "path": f"/rest/applinks/2.0/applicationlink/{self.link}/authentication/provider",
+            "method": "PUT", "status": 400,
+            "body": {"errorMessages": [f'bad body {{"password":"{echoed}"}}']}})
+        error = self.set_auth_error({"username": SALESFORCE_USER, "password": password,
+                                     "security-token": token})
+        self.assertEqual(error.name, "JiraError")
+        self.assertIn('{"password":"[redacted][redacted]"}', error.message)
+        self.assertNotIn("quo", error.message)
+        self.assertNotIn("quo", self.daemon.log_text())
+        self.assert_nothing_stored()
+
     def test_login_reply_over_limit(self):
         self.salesforce.configure(huge_reply=9 * 1024 * 1024)
         error = self.set_auth_error(self.salesforce_credentials())

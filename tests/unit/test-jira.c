@@ -79,6 +79,38 @@ test_jira_links_parse(void)
 	g_assert_true(second->system);
 }
 
+static void
+test_jira_links_control_in_name(void)
+{
+	const gchar *body = "{\"applicationLinks\": ["
+			    "{\"id\": \"a1\", \"name\": \"Sales\\u0085force\\u202e\", "
+			    "\"typeId\": \"salesforce\", \"rpcUrl\": \"https://x\"}]}";
+	const gchar *control_in_id = "{\"applicationLinks\": ["
+				     "{\"id\": \"a\\u0085\", \"name\": \"SF\", "
+				     "\"typeId\": \"salesforce\"}]}";
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GError) id_error = NULL;
+	g_autoptr(JsonNode) node = parse(body, &error);
+	g_autoptr(JsonNode) id_node = parse(control_in_id, &id_error);
+	g_autoptr(GPtrArray) links = NULL;
+	g_autoptr(GPtrArray) id_links = NULL;
+
+	g_assert_no_error(error);
+	links = applink_jira_parse_links(node, "GET /test", &error);
+	g_assert_no_error(error);
+	g_assert_cmpuint(links->len, ==, 1);
+	g_assert_cmpstr(((ApplinkJiraLink *)g_ptr_array_index(links, 0))->name,
+			==,
+			"Sales\xef\xbf\xbd"
+			"force\xef\xbf\xbd");
+
+	g_assert_no_error(id_error);
+	id_links = applink_jira_parse_links(id_node, "GET /test", &id_error);
+	g_assert_null(id_links);
+	g_assert_error(id_error, APPLINK_ERROR, APPLINK_ERROR_JIRA);
+	g_assert_nonnull(strstr(id_error->message, "U+0085"));
+}
+
 /* Replies of the right syntax but the wrong shape: each is an error, never a critical. */
 static void
 test_jira_links_wrong_shape(void)
@@ -246,6 +278,7 @@ main(int argc, char **argv)
 	g_test_add_func("/jira/json/html-content-type", test_jira_json_html_content_type);
 	g_test_add_func("/jira/links/parse", test_jira_links_parse);
 	g_test_add_func("/jira/links/wrong-shape", test_jira_links_wrong_shape);
+	g_test_add_func("/jira/links/control-in-name", test_jira_links_control_in_name);
 	g_test_add_func("/jira/created-id", test_jira_created_id);
 	g_test_add_func("/jira/error-message", test_jira_error_message_shapes);
 	g_test_add_func("/jira/url-check", test_jira_url_check);

@@ -99,7 +99,13 @@ test_secret_watch_encoded_forms(void)
 	g_autofree gchar *percent = NULL;
 	g_autofree gchar *form = NULL;
 	g_autofree gchar *xml = NULL;
+	g_autofree gchar *json = NULL;
+	g_autofree gchar *json_logged = NULL;
 
+	applink_secret_watch("q\"uo\\te");
+	json = applink_secret_scrub("{\"password\":\"q\\\"uo\\\\te\"}");
+	json_logged = applink_log_redact("Jira: {\"password\":\"q\\\"uo\\\\te\", \"x\": 1}");
+	applink_secret_forget_watched();
 	applink_secret_watch("p@ss w+rd&<1>");
 	percent = applink_secret_scrub("body p%40ss%20w%2Brd%26%3C1%3E end");
 	form = applink_secret_scrub("body p%40ss+w%2Brd%26%3C1%3E end");
@@ -111,6 +117,8 @@ test_secret_watch_encoded_forms(void)
 	g_assert_cmpstr(percent, ==, "body [redacted] end");
 	g_assert_cmpstr(form, ==, "body [redacted] end");
 	g_assert_cmpstr(xml, ==, "<password>[redacted]</password>");
+	g_assert_cmpstr(json, ==, "{\"password\":\"[redacted]\"}");
+	g_assert_cmpstr(json_logged, ==, "Jira: {\"password\":\"[redacted]\", \"x\": 1}");
 	g_assert_false(applink_secret_appears_in("x p@ss w+rd&<1> y"));
 }
 
@@ -140,6 +148,47 @@ test_log_line_cut(void)
 
 	g_assert_cmpuint(strlen(line), <=, 4096 + strlen("…"));
 	g_assert_true(g_str_has_suffix(line, "x…"));
+}
+
+/* The pattern redaction of a quoted JSON value does not stop at an escaped quote. */
+static void
+test_log_redact_escaped_quote(void)
+{
+	g_autofree gchar *line = applink_log_redact("{\"password\":\"ab\\\"cd\",\"x\":1}");
+
+	g_assert_cmpstr(line, ==, "{\"password\":\"[redacted]\",\"x\":1}");
+}
+
+/* An error message that is too long loses its middle, so that its end, which names the next
+ * step, stays. */
+static void
+test_text_make_printable_elided(void)
+{
+	g_autofree gchar *value = g_strnfill(5000, 'v');
+	g_autofree gchar *message =
+		g_strdup_printf("the name '%s' is invalid; use up to 64 letters", value);
+	g_autofree gchar *elided = applink_text_make_printable_elided(message, 1000);
+	g_autofree gchar *short_text = applink_text_make_printable_elided("a\x01"
+									  "b",
+									  1000);
+	GString *wide = g_string_new(NULL);
+	g_autofree gchar *wide_elided = NULL;
+
+	g_assert_cmpint(g_utf8_strlen(elided, -1), ==, 1000);
+	g_assert_true(g_str_has_prefix(elided, "the name 'vvv"));
+	g_assert_true(g_str_has_suffix(elided, "vvv' is invalid; use up to 64 letters"));
+	g_assert_nonnull(strstr(elided, "v…v"));
+	g_assert_cmpstr(short_text,
+			==,
+			"a\xef\xbf\xbd"
+			"b");
+
+	/* Characters are counted, not bytes: é is two bytes. */
+	for (guint i = 0; i < 2000; i++)
+		g_string_append(wide, "é");
+	wide_elided = applink_text_make_printable_elided(wide->str, 10);
+	g_string_free(wide, TRUE);
+	g_assert_cmpstr(wide_elided, ==, "éééééé…ééé");
 }
 
 static gpointer
@@ -210,5 +259,7 @@ main(int argc, char **argv)
 	g_test_add_func("/log/server-text/masked-before-cut", test_server_text_masked_before_cut);
 	g_test_add_func("/log/redact/line-cut", test_log_line_cut);
 	g_test_add_func("/text/make-printable", test_text_make_printable);
+	g_test_add_func("/text/make-printable-elided", test_text_make_printable_elided);
+	g_test_add_func("/log/redact/escaped-quote", test_log_redact_escaped_quote);
 	return g_test_run();
 }

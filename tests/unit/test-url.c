@@ -121,6 +121,10 @@ static const SalesforceCase salesforce_cases[] = {
 	{"https://h@c!lou@.my.force.com", NULL, NULL, NULL, NULL},
 	{"https://acme..my.salesforce.com", NULL, NULL, NULL, NULL},
 	{"https://acme_x.my.salesforce.com", NULL, NULL, NULL, NULL},
+	{"http://127.0.0.1:0", NULL, NULL, NULL, NULL},
+	{"https://ap1.salesforce.com:0", NULL, NULL, NULL, NULL},
+	{"https://ap1.salesforce.com/\xc2\x85", NULL, NULL, NULL, NULL},
+	{"https://ap1.salesforce.com/\xe2\x80\xae", NULL, NULL, NULL, NULL},
 };
 
 static void
@@ -173,6 +177,29 @@ test_url_salesforce_reasons(void)
 }
 
 static void
+test_url_port_zero_reason(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autofree gchar *result = applink_url_normalize_jira("http://127.0.0.1:0", &error);
+
+	g_assert_null(result);
+	g_assert_error(error, APPLINK_ERROR, APPLINK_ERROR_INVALID_URL);
+	g_assert_nonnull(strstr(error->message, "the port 0"));
+}
+
+static void
+test_url_control_character_named(void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(ApplinkSalesforceUrl) url =
+		applink_url_parse_salesforce("https://ap1.salesforce.com/\xc2\x9b", &error);
+
+	g_assert_null(url);
+	g_assert_error(error, APPLINK_ERROR, APPLINK_ERROR_INVALID_URL);
+	g_assert_nonnull(strstr(error->message, "U+009B"));
+}
+
+static void
 test_url_salesforce_sandbox_flag(void)
 {
 	g_autoptr(ApplinkSalesforceUrl) sandbox = NULL;
@@ -208,6 +235,8 @@ static const JiraCase jira_cases[] = {
 	{"http://jira.example.com", NULL},
 	{"https://admin:pw@jira.example.com", NULL},
 	{"file:///etc/passwd", NULL},
+	{"http://127.0.0.1:0/jira", NULL},
+	{"https://jira.example.com/\xe2\x80\xaejira", NULL},
 	{"", NULL},
 };
 
@@ -252,6 +281,8 @@ main(int argc, char **argv)
 	g_test_add_func("/url/salesforce/table", test_url_salesforce_table);
 	g_test_add_func("/url/salesforce/reasons", test_url_salesforce_reasons);
 	g_test_add_func("/url/salesforce/sandbox-flag", test_url_salesforce_sandbox_flag);
+	g_test_add_func("/url/port-zero-reason", test_url_port_zero_reason);
+	g_test_add_func("/url/control-character-named", test_url_control_character_named);
 	g_test_add_func("/url/jira/table", test_url_jira_table);
 	g_test_add_func("/url/site-id", test_url_site_id);
 	return g_test_run();
