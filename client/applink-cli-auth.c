@@ -54,6 +54,24 @@ read_salesforce_credentials(const ApplinkCliOptions *options, GError **error)
 	return g_variant_builder_end(&builder);
 }
 
+/* Checks the form of --api-version, "64.0" for example, before any secret is read. */
+static gboolean
+check_api_version(const gchar *version, GError **error)
+{
+	g_auto(GStrv) parts = NULL;
+
+	if (version == NULL)
+		return TRUE;
+	parts = g_strsplit(version, ".", -1);
+	if (g_strv_length(parts) != 2 || g_strcmp0(parts[1], "0") != 0 ||
+	    !g_ascii_string_to_unsigned(parts[0], 10, 1, 999, NULL, NULL))
+		return applink_cli_usage_error(error,
+					       "the --api-version '%s' is invalid; give it as "
+					       "Salesforce does, e.g. '64.0'",
+					       version);
+	return TRUE;
+}
+
 static GVariant *
 build_auth_options(const ApplinkCliOptions *options)
 {
@@ -89,7 +107,8 @@ applink_cli_auth_set(ApplinkCli *cli, gchar **args, GError **error)
 			error,
 			"--sandbox and --login-url exclude each other: --sandbox logs in at "
 			"https://test.salesforce.com");
-	if (!applink_cli_connect_site(cli, &manager, &site, error))
+	if (!check_api_version(options->api_version, error) ||
+	    !applink_cli_connect_site(cli, &manager, &site, error))
 		return FALSE;
 	auth_options = build_auth_options(options);
 	credentials = read_salesforce_credentials(options, error);

@@ -12,7 +12,9 @@ static const ApplinkConsoleColumn site_columns[] = {
 	{NULL, NULL},
 };
 
-/* Returns the AddSite options, or NULL when the absolute --ca-file path is not UTF-8. */
+/* Returns the AddSite options, or NULL when the --ca-file path is not UTF-8 or names no
+ * regular file. The file is checked here, before the secret is read, because it is on this
+ * machine. */
 static GVariant *
 build_site_options(const ApplinkCliOptions *options, GError **error)
 {
@@ -28,6 +30,14 @@ build_site_options(const ApplinkCliOptions *options, GError **error)
 		if (!g_utf8_validate(ca_file, -1, NULL)) {
 			applink_cli_usage_error(
 				error, "the absolute path of --ca-file is not valid UTF-8");
+			return NULL;
+		}
+		if (!g_file_test(ca_file, G_FILE_TEST_IS_REGULAR)) {
+			applink_cli_usage_error(
+				error,
+				"the --ca-file '%s' is not a regular file; give the "
+				"path of a PEM bundle",
+				ca_file);
 			return NULL;
 		}
 		g_variant_builder_add(&builder, "{sv}", "ca-file", g_variant_new_string(ca_file));

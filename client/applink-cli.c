@@ -2,9 +2,11 @@
 #include "applink-cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "applink-error.h"
 
@@ -933,17 +935,91 @@ flush_output(GError **error)
 	return FALSE;
 }
 
+/* Returns whether @name is an option that takes no value, of a command or global. */
+static gboolean
+is_flag_option(const gchar *name)
+{
+	static const gchar *const global_flags[] = {"json", "help", "list-commands"};
+
+	if (g_strv_contains(global_flags, name))
+		return TRUE;
+	for (gsize i = 0; i < G_N_ELEMENTS(commands); i++) {
+		for (const GOptionEntry *entry = commands[i].options;
+		     entry != NULL && entry->long_name != NULL;
+		     entry++) {
+			if (entry->arg == G_OPTION_ARG_NONE && g_str_equal(entry->long_name, name))
+				return TRUE;
+		}
+	}
+	return FALSE;
+}
+
+/* Rejects a value given to an option that takes none, as in --json=no: GLib would ignore the
+ * value and turn the option on. */
+static gboolean
+check_flags_without_value(gchar **argv, GError **error)
+{
+	for (gchar **arg = argv + 1; *arg != NULL && !g_str_equal(*arg, "--"); arg++) {
+		const gchar *equals = strchr(*arg, '=');
+		g_autofree gchar *name = NULL;
+
+		if (!g_str_has_prefix(*arg, "--") || equals == NULL)
+			continue;
+		name = g_strndup(*arg + 2, (gsize)(equals - *arg - 2));
+		if (is_flag_option(name))
+			return applink_cli_usage_error(
+				error,
+				"the option --%s takes no value; give it as --%s",
+				name,
+				name);
+	}
+	return TRUE;
+}
+
+/* Returns whether @argv contains --json before any "--". GLib undoes what it parsed when the
+ * parse fails, and the usage error must still be JSON when JSON was requested. */
+static gboolean
+argv_requests_json(gchar **argv)
+{
+	for (gchar **arg = argv + 1; *arg != NULL && !g_str_equal(*arg, "--"); arg++) {
+		if (g_str_equal(*arg, "--json"))
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Opens /dev/null on standard input, output or error when it is closed, so that no descriptor
+ * that GLib opens later takes its number and gets read or written as if it were that stream. */
+static void
+open_missing_standard_streams(void)
+{
+	for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; fd++) {
+		int opened;
+
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		opened = open("/dev/null", fd == STDIN_FILENO ? O_RDONLY : O_WRONLY);
+		if (opened >= 0 && opened != fd)
+			close(opened);
+	}
+}
+
 /* Runs applinkctl with the command line @argv and returns its exit status. */
 gint
 applink_cli_run(gint argc, gchar **argv)
 {
-	g_autoptr(ApplinkCli) cli = applink_cli_new();
+	g_autoptr(ApplinkCli) cli = NULL;
 	g_auto(GStrv) args = g_new0(gchar *, argc + 1);
 	g_autoptr(GError) error = NULL;
 
+	open_missing_standard_streams();
+	cli = applink_cli_new();
 	for (gint i = 0; i < argc; i++)
 		args[i] = g_strdup(argv[i]);
-	if (!parse_and_run(cli, &args, &error) || !flush_output(&error))
+	if (!check_flags_without_value(argv, &error) || !parse_and_run(cli, &args, &error) ||
+	    !flush_output(&error)) {
+		cli->json = cli->json || argv_requests_json(argv);
 		return report_error(cli, error);
+	}
 	return EXIT_SUCCESS;
 }

@@ -15,7 +15,8 @@
 /* Maximum length of a secret, in bytes. Personal access tokens, passwords and security
  * tokens are far shorter. */
 #define SECRET_MAX_LENGTH 4096
-#define SECRET_BUFFER_SIZE (SECRET_MAX_LENGTH + 1)
+/* Room for the secret, a "\r" that a "\r\n" line end leaves, and the NUL byte. */
+#define SECRET_BUFFER_SIZE (SECRET_MAX_LENGTH + 2)
 
 /* A read buffer of SECRET_BUFFER_SIZE bytes, wiped whole before it is freed because a NUL
  * byte read from the input would hide the bytes after it from strlen(). */
@@ -44,6 +45,15 @@ typedef struct {
 	struct sigaction previous[G_N_ELEMENTS(prompt_signals)];
 } TerminalEcho;
 
+/* Returns whether @c is a control character, C0 or C1, or one of the Unicode controls of text
+ * direction, which can make text display in another order. applinkd rejects the same set. */
+static gboolean
+is_control_character(gunichar c)
+{
+	return g_unichar_iscntrl(c) || (c >= 0x202a && c <= 0x202e) ||
+	       (c >= 0x2066 && c <= 0x2069) || c == 0x200e || c == 0x200f || c == 0x061c;
+}
+
 /* Returns why @text, of @length bytes, cannot be sent as a value: "contains a NUL byte",
  * "is not valid UTF-8" or "contains a control character". Returns NULL when it can. */
 const gchar *
@@ -56,7 +66,7 @@ applink_console_find_text_problem(const gchar *text, gsize length)
 	if (!g_utf8_validate(text, (gssize)length, NULL))
 		return "is not valid UTF-8";
 	for (const gchar *p = text; p < end; p = g_utf8_next_char(p)) {
-		if (g_unichar_iscntrl(g_utf8_get_char(p)))
+		if (is_control_character(g_utf8_get_char(p)))
 			return "contains a control character";
 	}
 	return NULL;
@@ -184,7 +194,7 @@ read_secret_line(int fd,
 		}
 		if (count == 0 || c == '\n')
 			break;
-		if (n == SECRET_MAX_LENGTH)
+		if (n == SECRET_MAX_LENGTH + 1)
 			return applink_cli_usage_error(
 				error, "the %s is longer than %d bytes", label, SECRET_MAX_LENGTH);
 		buffer[n++] = c;
@@ -192,6 +202,9 @@ read_secret_line(int fd,
 	*end_of_input = count == 0 && n == 0;
 	if (n > 0 && buffer[n - 1] == '\r')
 		n--;
+	if (n > SECRET_MAX_LENGTH)
+		return applink_cli_usage_error(
+			error, "the %s is longer than %d bytes", label, SECRET_MAX_LENGTH);
 	buffer[n] = '\0';
 	*length = n;
 	return TRUE;

@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.request
 from pathlib import Path
 
 import applinktest
@@ -39,6 +40,13 @@ MY_DOMAIN_URL = "https://acme.my.salesforce.com"
 MAX_NAME = 255
 MAX_URL = 2048
 MAX_SECRET = 4096
+MAX_SITE_ID = 64
+# applinkd's worker threads per site, for Jira calls and, apart, for Salesforce logins.
+WORKERS_PER_SITE = 4
+MAX_MESSAGE = 1000
+# Characters that applinkd rejects in caller text besides C0 controls and DEL: C1 controls
+# (NEL, CSI) and the Unicode controls of text direction (RLO, LRI).
+UNICODE_CONTROLS = ("\x85", "\x9b", "\u202e", "\u2066")
 
 # Seconds applinkd gets for one keyring call in the keyring fault tests, and the slack
 # allowed on top of it for the call around it.
@@ -637,7 +645,7 @@ class StringLimitTest(ReliabilityCase):
         self.assert_daemon_alive()
 
     def test_link_argument_control_characters(self):
-        for character in ("\x01", "\t", "\n", "\x1b", "\x1f", "\x7f"):
+        for character in ("\x01", "\t", "\n", "\x1b", "\x1f", "\x7f", *UNICODE_CONTROLS):
             for method, signature, arguments in self.link_calls(f"Sales{character}force"):
                 with self.subTest(method=method, character=hex(ord(character))):
                     error = self.manager.error(method, signature, *arguments)
@@ -656,10 +664,15 @@ class StringLimitTest(ReliabilityCase):
                 error = self.manager.error("UpdateLink", "ssa{sv}", self.site, self.link,
                                            asv(name="n" * length))
                 self.assert_rejected(error, {"InvalidArgument"}, ["link name", "255 bytes"])
-        for name in ("", "a\x02b", "tab\tname", "line\nname"):
+        for name in ("", "a\x02b", "tab\tname", "line\nname",
+                     *(f"Sales{character}force" for character in UNICODE_CONTROLS)):
             with self.subTest(call="CreateLink", name=name):
                 error = self.manager.error("CreateLink", "sssa{sv}", self.site, MY_DOMAIN_URL,
                                            name, {})
+                self.assert_rejected(error, {"InvalidArgument"}, ["link name"])
+            with self.subTest(call="UpdateLink", name=name):
+                error = self.manager.error("UpdateLink", "ssa{sv}", self.site, self.link,
+                                           asv(name=name))
                 self.assert_rejected(error, {"InvalidArgument"}, ["link name"])
         self.assertEqual(len(self.jira_links()), 1)
         self.manager.update_link(self.site, self.link, {"name": "n" * MAX_NAME})
@@ -733,11 +746,13 @@ class StringLimitTest(ReliabilityCase):
             with self.subTest(secret=label, length=MAX_SECRET):
                 error = self.call_error(build(self.secret(MAX_SECRET)))
                 self.assertNotEqual(error.name, "InvalidArgument", error.message)
-            with self.subTest(secret=label, content="control character"):
-                value = self.secret(40) + "\x03"
-                error = self.call_error(build(value))
-                self.assert_rejected(error, {"InvalidArgument"}, [label, "control character"])
-                self.assertNotIn(value[:-1], error.message)
+            for character in ("\x03", *UNICODE_CONTROLS):
+                with self.subTest(secret=label, character=hex(ord(character))):
+                    value = self.secret(40) + character
+                    error = self.call_error(build(value))
+                    self.assert_rejected(error, {"InvalidArgument"},
+                                         [label, "control character"])
+                    self.assertNotIn(value[:-1], error.message)
         self.assertEqual(self.stored_credentials(self.site, self.link), [])
         self.assertEqual([site["id"] for site in self.manager.list_sites()], ["jira"])
 
@@ -752,7 +767,8 @@ class StringLimitTest(ReliabilityCase):
         ]
         for label, build in cases:
             for value, words in (("u" * (MAX_NAME + 1), ["255 bytes"]), ("", ["empty"]),
-                                 ("user\nname", ["control character"])):
+                                 ("user\nname", ["control character"]),
+                                 ("user\u202ename", ["control character", "u+202e"])):
                 with self.subTest(argument=label, value=value[:20]):
                     error = self.call_error(build(value))
                     self.assert_rejected(error, {"InvalidArgument"}, [label, *words])
@@ -791,6 +807,55 @@ class StringLimitTest(ReliabilityCase):
                 self.assert_rejected(error, {"InvalidArgument"}, [label])
         self.assertEqual(len(self.jira_links()), 1)
         self.assertEqual(len(self.jira_mutating_requests()), mutating)
+
+
+    def test_jira_link_name_with_control(self):
+        # Jira accepts control characters in a link name, which applinkd shows as U+FFFD.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        for name, type_id, url in (("Wiki\x85team", "confluence", "https://wiki.example.com"),
+                                   ("Sales\x85force\u202e", "salesforce",
+                                    "https://other.my.salesforce.com")):
+            body = {"name": name, "typeId": type_id, "rpcUrl": url, "displayUrl": url,
+                    "isPrimary": False}
+            request = urllib.request.Request(
+                f"{self.jira.url}/rest/applinks/2.0/applicationlink",
+                data=json.dumps(body).encode("utf-8"), method="PUT",
+                headers={"Content-Type": "application/json",
+                         "Authorization": f"Bearer {self.jira_admin_token}"})
+            with opener.open(request, timeout=10) as reply:
+                self.assertEqual(reply.status, 201)
+        names = sorted(link["name"] for link in self.manager.list_links(self.site))
+        self.assertEqual(names, ["Salesforce", "Sales\ufffdforce\ufffd"])
+        self.assertEqual(self.manager.get_link(self.site, self.link)["id"], self.link)
+        self.assertEqual(self.manager.get_outgoing_auth(self.site, self.link)["state"],
+                         "not-configured")
+
+    def test_site_id_limit(self):
+        for method, signature, arguments in (
+                ("RemoveSite", "s", ("s" * (MAX_SITE_ID + 1),)),
+                ("ListLinks", "s", ("s" * (MAX_SITE_ID + 1),)),
+                ("GetLink", "ss", ("s" * (MAX_SITE_ID + 1), self.link))):
+            with self.subTest(method=method):
+                error = self.manager.error(method, signature, *arguments)
+                self.assert_rejected(error, {"InvalidArgument"}, ["site id", "64 bytes"])
+        error = self.manager.error("ListLinks", "s", "s" * MAX_SITE_ID)
+        self.assertEqual(error.name, "NotFound")
+
+    def test_long_value_message_keeps_fix(self):
+        # The message quotes the whole value; cutting it must keep the rule at its end.
+        cases = [
+            ("AddSite", "sa{sv}a{sv}", (self.jira.url, asv(token="x"), asv(name="a" * 4097)),
+             "starting with a letter or digit"),
+            ("ProbeUrl", "sa{sv}", ("https://bad_host.example/" + "p" * 1900, {}),
+             "or an IP address"),
+        ]
+        for method, signature, arguments, ending in cases:
+            with self.subTest(method=method):
+                error = self.manager.error(method, signature, *arguments)
+                self.assertIn(error.name, {"InvalidArgument", "InvalidUrl"})
+                self.assertLessEqual(len(error.message), MAX_MESSAGE)
+                self.assertIn("…", error.message)
+                self.assertIn(ending, error.message)
 
 
 class CallerTextTest(ReliabilityCase):
@@ -1040,6 +1105,85 @@ class CliInputTest(ReliabilityCase):
         self.assertEqual(self.daemon_calls_since(offset, "AddSite"), [])
         self.assertEqual(self.salesforce.requests(), [])
 
+    def test_argv_unicode_controls(self):
+        offset = len(self.daemon.log_text())
+        for character in UNICODE_CONTROLS:
+            bad = f"Sales{character}force".encode()
+            for arguments, words in self.argument_cases(bad):
+                with self.subTest(arguments=arguments):
+                    completed = self.run_cli_bytes(arguments, stdin=b"x\ny\n")
+                    self.assert_usage_error(completed, words + ["control character"])
+        self.assertEqual(self.daemon_calls_since(offset), [])
+
+    def test_longest_secret_with_crlf(self):
+        # A "\r\n" line end does not count against the limit.
+        password = self.secret_of_length(MAX_SECRET)
+        token = self.new_secret("tok")
+        self.set_salesforce_users([(SALESFORCE_USER, password, token)])
+        completed = self.run_cli_bytes(
+            [b"auth", b"set", b"Salesforce", b"--username", SALESFORCE_USER.encode(),
+             b"--stdin"], stdin=f"{password}\r\n{token}\r\n".encode())
+        self.assertEqual(completed.returncode, 0, completed.stderr)
+        self.assertEqual(self.stored_credentials(self.site, self.link),
+                         [(SALESFORCE_USER, password, token)])
+        completed = self.run_cli_bytes(
+            [b"auth", b"set", b"Salesforce", b"--username", SALESFORCE_USER.encode(),
+             b"--stdin"], stdin=f"{password}x\r\n{token}\r\n".encode())
+        self.assert_usage_error(completed, ["Salesforce password", "4096 bytes"])
+
+    def secret_of_length(self, length):
+        head = self.new_secret("long")
+        value = head + "s" * (length - len(head))
+        self.remember_secret(value)
+        return value
+
+    def test_stdin_closed(self):
+        # The shell closes descriptor 0 for "<&-"; the secret is then missing, not unreadable.
+        completed = subprocess.run(
+            [str(applinktest.CLI), "site", "add", self.jira.url, "--name", "other", "--stdin"],
+            stdin=None, capture_output=True, timeout=applinktest.CLI_TIMEOUT,
+            preexec_fn=lambda: os.close(0))
+        self.record_output("stderr of applinkctl site add with stdin closed",
+                           completed.stderr.decode("utf-8", "replace"))
+        self.assert_usage_error(completed, ["standard input ended", "token"])
+
+    def test_json_usage_errors(self):
+        cases = [
+            ([b"--json", b"--bogus", b"version"], "--bogus"),
+            ([b"--json", b"--site"], "--site"),
+            ([b"link", b"list", b"--json", b"--bogus"], "--bogus"),
+            ([b"--json", b"link", b"create", MY_DOMAIN_URL.encode(), b"--name", b"N",
+              b"--primary=no"], "--primary takes no value"),
+        ]
+        for arguments, words in cases:
+            with self.subTest(arguments=arguments):
+                completed = self.run_cli_bytes(arguments)
+                self.assertEqual(completed.returncode, 2, completed.stderr)
+                reply = json.loads(completed.stdout)
+                self.assertEqual(reply["error"]["name"], "UsageError")
+                self.assertIn(words, reply["error"]["message"])
+        # GLib alone would take --json=no as --json.
+        completed = self.run_cli_bytes([b"--json=no", b"version"])
+        self.assert_usage_error(completed, ["--json takes no value"])
+        self.assertEqual(completed.stdout, b"")
+        self.assertEqual(len(self.jira_links()), 1)
+
+    def test_local_values_before_secrets(self):
+        # Values that applinkctl can check itself fail before it reads any secret.
+        cases = [
+            ([b"site", b"add", self.jira.url.encode(), b"--name", b"other", b"--ca-file",
+              b"/nonexistent/ca.pem", b"--stdin"], ["--ca-file", "/nonexistent/ca.pem"]),
+            ([b"auth", b"set", b"Salesforce", b"--username", SALESFORCE_USER.encode(),
+              b"--api-version", b"64", b"--stdin"], ["--api-version", "'64'"]),
+        ]
+        offset = len(self.daemon.log_text())
+        for arguments, words in cases:
+            with self.subTest(arguments=arguments):
+                completed = self.run_cli_bytes(arguments, stdin=b"")
+                self.assert_usage_error(completed, words)
+        self.assertEqual(self.daemon_calls_since(offset, "SetOutgoingAuth"), [])
+        self.assertEqual(self.daemon_calls_since(offset, "AddSite"), [])
+
 
 class JiraFaultTest(ReliabilityCase):
     """Jira down, slow, hanging or closing the connection in the middle of a call."""
@@ -1197,6 +1341,28 @@ class SalesforceFaultTest(ReliabilityCase):
     def test_status_500_during_set(self):
         self.salesforce.configure(status=500)
         self.assert_set_auth_fails({"SalesforceError"})
+
+    def test_hang_leaves_jira_calls(self):
+        # Hanging logins fill every worker of the site that logs in to Salesforce; calls that
+        # only read Jira run on other workers and return while the logins wait.
+        manager = self.restart_daemon("--timeout", "30")
+        self.salesforce.configure(hang=True)
+        before = len(self.salesforce.requests())
+        logins = [BackgroundCall(manager, "TestOutgoingAuth", "ss", self.site, self.link)
+                  for _ in range(WORKERS_PER_SITE + 2)]
+        self.assertTrue(wait_until(
+            lambda: len(self.salesforce.requests()) - before >= WORKERS_PER_SITE, 10))
+        links = manager.list_links(self.site)
+        status = manager.get_outgoing_auth(self.site, self.link)
+        waiting = [call.thread.is_alive() for call in logins]
+        self.salesforce.configure(hang=False)
+        self.assertEqual([link["id"] for link in links], [self.link])
+        self.assertEqual(status["state"], "configured")
+        self.assertEqual(waiting, [True] * len(logins))
+        for call in logins:
+            self.assertTrue(call.join())
+            self.assertIsNone(call.error)
+            self.assertEqual(call.result["state"], "configured")
 
     def test_slow_within_timeout(self):
         self.salesforce.configure(delay=1)
