@@ -634,13 +634,23 @@ class ServerTextTest(SharedSiteTestCase):
 
     def test_member_with_control_character(self):
         body = {"applicationLinks": [{"id": jira_link_id(SALESFORCE_URL), "typeId": "salesforce",
-                                      "name": "Sales\u001b[2Jforce", "displayUrl": SALESFORCE_URL,
-                                      "rpcUrl": SALESFORCE_URL}]}
+                                      "name": "Salesforce", "displayUrl": SALESFORCE_URL,
+                                      "rpcUrl": SALESFORCE_URL + "/\u001b[2J"}]}
         self.jira.configure(wrong_shape={"path": LIST_PATH, "method": "GET", "body": body})
         error = self.manager.error("ListLinks", "s", self.site)
         self.assertEqual(error.name, "JiraError")
-        self.assertIn("'name'", error.message)
+        self.assertIn("'rpcUrl'", error.message)
         self.assertIn("control character U+001B", error.message)
+
+    def test_name_with_control_character_shown(self):
+        # A link's name is only shown, so its control characters become U+FFFD.
+        self.create_link()
+        body = {"applicationLinks": [{"id": jira_link_id(SALESFORCE_URL), "typeId": "salesforce",
+                                      "name": "Sales\u001b[2Jforce", "displayUrl": SALESFORCE_URL,
+                                      "rpcUrl": SALESFORCE_URL}]}
+        self.jira.configure(wrong_shape={"path": LIST_PATH, "method": "GET", "body": body})
+        links = self.manager.list_links(self.site)
+        self.assertEqual([link["name"] for link in links], ["Sales\ufffd[2Jforce"])
 
     def test_member_too_long(self):
         body = {"applicationLinks": [{"id": jira_link_id(SALESFORCE_URL), "typeId": "salesforce",
@@ -688,8 +698,9 @@ class ServerTextTest(SharedSiteTestCase):
                                    asv(token=self.accounts.admin_token),
                                    asv(name="n" * 1_000_000))
         self.assertEqual(error.name, "InvalidArgument")
-        self.assertLessEqual(len(error.message), 1001)
-        self.assertTrue(error.message.endswith("…"))
+        self.assertLessEqual(len(error.message), 1000)
+        self.assertIn("n…n", error.message)
+        self.assertTrue(error.message.endswith("starting with a letter or digit"))
         self.assertTrue(all(len(line) < 2000 for line in self.new_daemon_log().splitlines()))
 
 

@@ -883,7 +883,7 @@ class CallerTextTest(ReliabilityCase):
 
     def test_site_argument_checked(self):
         # An empty site id means the only site, so it is not among these values.
-        for site, words in (("s" * (MAX_NAME + 1), ["255 bytes"]),
+        for site, words in (("s" * (MAX_SITE_ID + 1), ["64 bytes"]),
                             ("ji\nra", ["control character"]), ("ji\x1bra", ["control character"])):
             for method, signature, arguments in self.site_calls(site):
                 with self.subTest(method=method, site=site[:20]):
