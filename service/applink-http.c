@@ -11,15 +11,27 @@ struct _ApplinkHttp {
 	GMainContext *context;
 	GTlsDatabase *extra_ca; /* the site's --ca-file, trusted beside the system store */
 	gboolean site_client;	/* a Jira site's client, which --ca-file can configure */
+	guint timeout_seconds;	/* the limit of a whole request, 0 for none */
 };
 
 G_DEFINE_TYPE(ApplinkHttp, applink_http, G_TYPE_OBJECT)
+
+/* The time limit of one request: when it fires, it marks the message and cancels the request.
+ * It holds references of its own, because it runs on the main context and may fire while the
+ * worker that owns the request is already returning. */
+typedef struct {
+	SoupMessage *msg;
+	GCancellable *cancellable;
+} ApplinkHttpDeadline;
 
 /* One request handed from a worker thread to the main context and back. */
 typedef struct {
 	ApplinkHttp *http;
 	SoupMessage *msg;
-	GCancellable *cancellable;
+	GCancellable *cancellable;	  /* the request's own, cancelled by either below */
+	GCancellable *caller_cancellable; /* the call's, or NULL */
+	gulong caller_handler;
+	GSource *deadline;
 	GMutex mutex;
 	GCond cond;
 	gboolean done;
@@ -124,6 +136,7 @@ applink_http_new(guint timeout_seconds, gboolean for_site, const gchar *ca_file,
 	    !applink_http_load_ca_file(self, ca_file, error))
 		return NULL;
 	self->site_client = for_site;
+	self->timeout_seconds = timeout_seconds;
 	return g_steal_pointer(&self);
 }
 
@@ -183,6 +196,15 @@ applink_http_convert_error(ApplinkHttp *self, SoupMessage *msg, const GError *er
 	if (site_verdict != NULL)
 		tls_flags = (GTlsCertificateFlags)(GPOINTER_TO_UINT(site_verdict) - 1);
 
+	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+	    g_object_get_data(G_OBJECT(msg), "applink-deadline-passed") != NULL)
+		return g_error_new(
+			APPLINK_ERROR,
+			APPLINK_ERROR_TIMEOUT,
+			"%s did not send its whole reply within %u s; check that the server "
+			"is up, or raise applinkd's --timeout",
+			where,
+			self->timeout_seconds);
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 		return g_error_new(APPLINK_ERROR,
 				   APPLINK_ERROR_CANCELLED,
@@ -340,10 +362,56 @@ applink_http_send_cb(GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean
+applink_http_deadline_cb(gpointer user_data)
+{
+	ApplinkHttpDeadline *deadline = user_data;
+
+	g_object_set_data(G_OBJECT(deadline->msg), "applink-deadline-passed", GINT_TO_POINTER(1));
+	g_cancellable_cancel(deadline->cancellable);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+applink_http_deadline_free(gpointer data)
+{
+	ApplinkHttpDeadline *deadline = data;
+
+	g_object_unref(deadline->msg);
+	g_object_unref(deadline->cancellable);
+	g_free(deadline);
+}
+
+/* Limits the whole request to the timeout. libsoup's own timeout limits each read and write
+ * only, so a server that sends its reply a byte at a time could hold the request forever. */
+static void
+applink_http_start_deadline(ApplinkHttpRequest *request)
+{
+	ApplinkHttpDeadline *deadline;
+
+	if (request->http->timeout_seconds == 0)
+		return;
+	deadline = g_new0(ApplinkHttpDeadline, 1);
+	deadline->msg = g_object_ref(request->msg);
+	deadline->cancellable = g_object_ref(request->cancellable);
+	request->deadline = g_timeout_source_new_seconds(request->http->timeout_seconds);
+	g_source_set_callback(
+		request->deadline, applink_http_deadline_cb, deadline, applink_http_deadline_free);
+	g_source_attach(request->deadline, request->http->context);
+}
+
+static void
+applink_http_cancel_cb(GCancellable *caller_cancellable, gpointer user_data)
+{
+	(void)caller_cancellable;
+	g_cancellable_cancel(user_data);
+}
+
+static gboolean
 applink_http_start_cb(gpointer user_data)
 {
 	ApplinkHttpRequest *request = user_data;
 
+	applink_http_start_deadline(request);
 	soup_session_send_async(request->http->session,
 				request->msg,
 				G_PRIORITY_DEFAULT,
@@ -383,7 +451,13 @@ applink_http_request_begin(ApplinkHttp *self,
 {
 	request->http = self;
 	request->msg = msg;
-	request->cancellable = cancellable;
+	request->cancellable = g_cancellable_new();
+	request->caller_cancellable = cancellable;
+	if (cancellable != NULL)
+		request->caller_handler = g_cancellable_connect(cancellable,
+								G_CALLBACK(applink_http_cancel_cb),
+								g_object_ref(request->cancellable),
+								g_object_unref);
 	g_mutex_init(&request->mutex);
 	g_cond_init(&request->cond);
 	soup_message_add_flags(msg, SOUP_MESSAGE_NO_REDIRECT);
@@ -404,6 +478,13 @@ applink_http_request_end(ApplinkHttpRequest *request, GError **error)
 	g_signal_handler_disconnect(request->msg, request->tls_handler);
 	g_mutex_clear(&request->mutex);
 	g_cond_clear(&request->cond);
+	if (request->deadline != NULL) {
+		g_source_destroy(request->deadline);
+		g_source_unref(request->deadline);
+	}
+	if (request->caller_cancellable != NULL)
+		g_cancellable_disconnect(request->caller_cancellable, request->caller_handler);
+	g_object_unref(request->cancellable);
 	if (request->error != NULL) {
 		if (g_error_matches(request->error, APPLINK_ERROR, APPLINK_ERROR_UNREACHABLE))
 			applink_http_name_proxy(request->msg, request->error);

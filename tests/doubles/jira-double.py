@@ -34,6 +34,8 @@ DEFAULT_VERSION = "9.12.2"
 MAX_REQUEST_BODY = 16 * 1024 * 1024
 MAX_LOGGED_REQUESTS = 10000
 HUGE_BODY_BYTES = 9 * 1024 * 1024 + 512 * 1024
+# The body of a "trickle" reply, long enough to outlast any timeout at one byte per interval.
+TRICKLE_BODY_BYTES = 4096
 TLS_HANDSHAKE_TIMEOUT = 10
 
 BUILTIN_TYPES = ("jira", "confluence", "bamboo", "fecru", "stash", "crowd", "refapp", "generic")
@@ -76,7 +78,8 @@ class Reply:
         self.content_type = content_type
         self.headers = dict(headers or {})
         self.chunked = False
-        self.action = None  # None, "hang", "close-before-reply" or "close-mid-body"
+        self.action = None  # None, "hang", "trickle", "close-before-reply" or "close-mid-body"
+        self.interval = 0  # seconds between the bytes of a "trickle" reply
 
 
 class HttpError(Exception):
@@ -272,6 +275,7 @@ RULE_FIELDS = {
     "html": {},
     "empty": {},
     "huge": {"bytes": validate_byte_count, "chunked": validate_bool},
+    "trickle": {"interval": validate_seconds},
     "wrong-shape": {"body": accept_any},
     "anonymous": {},
 }
@@ -762,6 +766,12 @@ class JiraDouble:
         rule = self.take_rule("huge", request)
         if rule is not None:
             return huge_reply(rule.get("bytes", HUGE_BODY_BYTES), rule.get("chunked", False))
+        rule = self.take_rule("trickle", request)
+        if rule is not None:
+            reply = huge_reply(TRICKLE_BODY_BYTES, False)
+            reply.action = "trickle"
+            reply.interval = rule.get("interval", 1)
+            return reply
         rule = self.take_rule("wrong-shape", request)
         if rule is not None:
             if "body" in rule:
@@ -1438,6 +1448,9 @@ class JiraRequestHandler(BaseHTTPRequestHandler):
             if reply.action == "close-before-reply":
                 self.drop_connection()
                 return None
+            if reply.action == "trickle":
+                self.write_trickle(reply, user_name)
+                return reply.status
             if reply.action == "close-mid-body":
                 self.write_head(reply, user_name)
                 self.wfile.write(reply.body[: len(reply.body) // 2])
@@ -1475,6 +1488,16 @@ class JiraRequestHandler(BaseHTTPRequestHandler):
             chunk = reply.body[start:start + step]
             self.wfile.write(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
         self.wfile.write(b"0\r\n\r\n")
+
+    def write_trickle(self, reply, user_name):
+        """Send the head at once, then the body one byte per interval, until the double stops."""
+        self.write_head(reply, user_name)
+        stopping = self.server.double.stopping
+        for index in range(len(reply.body)):
+            self.wfile.write(reply.body[index:index + 1])
+            self.wfile.flush()
+            if stopping.wait(reply.interval):
+                break
 
     def drop_connection(self):
         self.close_connection = True
