@@ -126,6 +126,62 @@ applink_keyring_get_service(GCancellable *cancellable, const gchar *what, GError
 	return service;
 }
 
+/*
+ * Makes sure that the default collection, where applinkd stores its items, is unlocked, and
+ * asks the Secret Service to unlock it when it is not, which may show a prompt. A search
+ * finds nothing in a collection that has stayed locked since the keyring daemon started, and
+ * that must not pass for "nothing stored" or "nothing to delete".
+ */
+static gboolean
+applink_keyring_unlock_default(SecretService *service,
+			       GCancellable *cancellable,
+			       const gchar *what,
+			       GError **error)
+{
+	g_autoptr(SecretCollection) collection = NULL;
+	g_autoptr(GError) error_local = NULL;
+	GList *objects;
+	gint unlocked;
+
+	collection = secret_collection_for_alias_sync(service,
+						      SECRET_COLLECTION_DEFAULT,
+						      SECRET_COLLECTION_NONE,
+						      cancellable,
+						      &error_local);
+	if (error_local != NULL) {
+		applink_keyring_set_error(error, error_local, what);
+		return FALSE;
+	}
+	if (collection == NULL || !secret_collection_get_locked(collection))
+		return TRUE;
+	objects = g_list_append(NULL, collection);
+	unlocked = secret_service_unlock_sync(service, objects, cancellable, NULL, &error_local);
+	g_list_free(objects);
+	if (unlocked == 1)
+		return TRUE;
+	if (error_local == NULL)
+		error_local = g_error_new_literal(SECRET_ERROR,
+						  SECRET_ERROR_IS_LOCKED,
+						  "the default collection stays locked");
+	applink_keyring_set_error(error, error_local, what);
+	return FALSE;
+}
+
+gboolean
+applink_keyring_check_unlocked(const gchar *what, GError **error)
+{
+	ApplinkKeyringCall call;
+	g_autoptr(SecretService) service = NULL;
+	gboolean ok = FALSE;
+
+	applink_keyring_call_begin(&call);
+	service = applink_keyring_get_service(call.cancellable, what, error);
+	if (service != NULL)
+		ok = applink_keyring_unlock_default(service, call.cancellable, what, error);
+	applink_keyring_call_end(&call);
+	return ok;
+}
+
 static gboolean
 applink_keyring_store(const SecretSchema *schema,
 		      GHashTable *attributes,
@@ -197,7 +253,9 @@ applink_keyring_lookup(const SecretSchema *schema,
 						   &error_local);
 		if (error_local != NULL) {
 			applink_keyring_set_error(error, error_local, what);
-		} else if (items != NULL) {
+		} else if (items == NULL) {
+			applink_keyring_unlock_default(service, call.cancellable, what, error);
+		} else {
 			SecretItem *item = applink_keyring_newest_item(items);
 
 			value = secret_item_get_secret(item);
@@ -236,13 +294,15 @@ applink_keyring_attributes_equal(GHashTable *a, GHashTable *b)
 }
 
 /*
- * Deletes the items that match @selector but not @keep (both attribute tables). Items are
- * stored first and stale ones pruned afterwards, so a failure never leaves no credential.
+ * Deletes the items that match @selector but not @keep (both attribute tables), and adds
+ * their number to @deleted when it is not NULL. Items are stored first and stale ones pruned
+ * afterwards, so a failure never leaves no credential.
  */
 static gboolean
 applink_keyring_prune(const SecretSchema *schema,
 		      GHashTable *selector,
 		      GHashTable *keep,
+		      guint *deleted,
 		      const gchar *what,
 		      GError **error)
 {
@@ -254,7 +314,8 @@ applink_keyring_prune(const SecretSchema *schema,
 
 	applink_keyring_call_begin(&call);
 	service = applink_keyring_get_service(call.cancellable, what, error);
-	if (service != NULL) {
+	if (service != NULL &&
+	    applink_keyring_unlock_default(service, call.cancellable, what, error)) {
 		items = secret_service_search_sync(service,
 						   schema,
 						   selector,
@@ -269,6 +330,8 @@ applink_keyring_prune(const SecretSchema *schema,
 			if (keep != NULL && applink_keyring_attributes_equal(keep, found))
 				continue;
 			ok = secret_item_delete_sync(item, call.cancellable, &error_local);
+			if (ok && deleted != NULL)
+				(*deleted)++;
 		}
 		if (!ok)
 			applink_keyring_set_error(error, error_local, what);
@@ -297,7 +360,7 @@ applink_keyring_store_jira(const gchar *site,
 	g_hash_table_insert(selector, "site", g_strdup(site));
 	if (!applink_keyring_store(&jira_schema, attributes, label, value, what, error))
 		return FALSE;
-	return applink_keyring_prune(&jira_schema, selector, attributes, what, error);
+	return applink_keyring_prune(&jira_schema, selector, attributes, NULL, what, error);
 }
 
 ApplinkSecret *
@@ -444,18 +507,25 @@ applink_keyring_delete_salesforce(const gchar *site,
 		g_hash_table_insert(keep, "username", g_strdup(keep_username));
 		g_hash_table_insert(keep, "login-url", g_strdup(keep_login_url));
 	}
-	return applink_keyring_prune(
-		&salesforce_schema, selector, keep, "deleting the Salesforce credential", error);
+	return applink_keyring_prune(&salesforce_schema,
+				     selector,
+				     keep,
+				     NULL,
+				     "deleting the Salesforce credential",
+				     error);
 }
 
+/* Deletes every item of @site, and sets @deleted to their number when it is not NULL. */
 gboolean
-applink_keyring_delete_site(const gchar *site, GError **error)
+applink_keyring_delete_site(const gchar *site, guint *deleted, GError **error)
 {
 	g_autoptr(GHashTable) selector = applink_keyring_attributes_new();
 	const gchar *what = "deleting the site's credentials";
 
+	if (deleted != NULL)
+		*deleted = 0;
 	g_hash_table_insert(selector, "site", g_strdup(site));
-	if (!applink_keyring_prune(&salesforce_schema, selector, NULL, what, error))
+	if (!applink_keyring_prune(&salesforce_schema, selector, NULL, deleted, what, error))
 		return FALSE;
-	return applink_keyring_prune(&jira_schema, selector, NULL, what, error);
+	return applink_keyring_prune(&jira_schema, selector, NULL, deleted, what, error);
 }

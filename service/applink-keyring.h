@@ -62,6 +62,11 @@ applink_keyring_delete_salesforce(const gchar *site,
 				  GError **error);
 
 gboolean
-applink_keyring_delete_site(const gchar *site, GError **error);
+applink_keyring_delete_site(const gchar *site, guint *deleted, GError **error);
+
+/* Fails with KeyringLocked or KeyringUnavailable unless the default collection is unlocked,
+ * so that a call can stop before it changes Jira. */
+gboolean
+applink_keyring_check_unlocked(const gchar *what, GError **error);
 
 G_END_DECLS

@@ -500,7 +500,9 @@ applink_links_delete(ApplinkCall *call, GError **error)
 		return NULL;
 	lock = applink_daemon_get_link_lock(call->daemon, site->id, link->id);
 	g_mutex_lock(lock);
-	ok = applink_jira_delete_link(&jira, link->id, error);
+	/* Stops before Jira changes when the link's credential could not be deleted after. */
+	ok = applink_keyring_check_unlocked("deleting the Salesforce credential", error) &&
+	     applink_jira_delete_link(&jira, link->id, error);
 	if (ok) {
 		g_message("site %s: link %s deleted", site->id, link->id);
 		applink_daemon_emit_links_changed(call->daemon, site->id);

@@ -324,6 +324,49 @@ applink_outgoing_auth_status(const gchar *site,
 	return g_variant_ref_sink(g_variant_builder_end(&builder));
 }
 
+/* Returns whether the settings of the link describe the credential stored as @username for
+ * @login_url. They are written last in SetOutgoingAuth, so a call stopped before that leaves
+ * them describing the credential stored before. */
+static gboolean
+applink_outgoing_auth_settings_describe(const gchar *site,
+					const gchar *link,
+					const gchar *username,
+					const gchar *login_url)
+{
+	g_autofree gchar *recorded_username =
+		applink_settings_get_link(site, link, "salesforce-username");
+	g_autofree gchar *recorded_login_url = applink_settings_get_link(site, link, "login-url");
+
+	return g_strcmp0(recorded_username, username) == 0 &&
+	       g_strcmp0(recorded_login_url, login_url) == 0;
+}
+
+/* Builds a GetOutgoingAuth status from the keyring's item alone, for a credential that the
+ * settings do not describe: its user name and login URL, without the details of a login. */
+static GVariant *
+applink_outgoing_auth_status_from_keyring(gboolean configured,
+					  gboolean in_sync,
+					  const gchar *username,
+					  const gchar *login_url)
+{
+	GVariantBuilder builder;
+
+	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(&builder,
+			      "{sv}",
+			      "state",
+			      g_variant_new_string(configured ? "configured" : "not-configured"));
+	g_variant_builder_add(&builder, "{sv}", "stored", g_variant_new_boolean(TRUE));
+	g_variant_builder_add(&builder, "{sv}", "in-sync", g_variant_new_boolean(in_sync));
+	if (username != NULL)
+		g_variant_builder_add(
+			&builder, "{sv}", "salesforce-username", g_variant_new_string(username));
+	if (login_url != NULL)
+		g_variant_builder_add(
+			&builder, "{sv}", "login-url", g_variant_new_string(login_url));
+	return g_variant_ref_sink(g_variant_builder_end(&builder));
+}
+
 /* Puts back the credential that was stored before, after Jira refused the new one. */
 static void
 applink_outgoing_auth_roll_back(const gchar *site,
@@ -510,6 +553,7 @@ applink_outgoing_auth_get(ApplinkCall *call, GError **error)
 	g_autofree gchar *jira_username = NULL;
 	g_autoptr(ApplinkSecret) jira_password = NULL;
 	g_autofree gchar *stored_username = NULL;
+	g_autofree gchar *stored_login_url = NULL;
 	g_autoptr(GVariant) status = NULL;
 	ApplinkJira jira = {0};
 	gboolean configured = FALSE;
@@ -522,26 +566,31 @@ applink_outgoing_auth_get(ApplinkCall *call, GError **error)
 		    &jira, link->id, &configured, &jira_username, &jira_password, error))
 		return NULL;
 	stored = applink_keyring_lookup_salesforce(
-		site->id, link->id, &stored_username, NULL, &keyring_error);
+		site->id, link->id, &stored_username, &stored_login_url, &keyring_error);
 	if (keyring_error != NULL) {
 		g_propagate_error(error, g_steal_pointer(&keyring_error));
 		return NULL;
 	}
 	in_sync = applink_outgoing_auth_jira_matches(
 		jira_username, jira_password, stored_username, stored);
-	status = applink_outgoing_auth_status(
-		site->id, link->id, configured, stored != NULL, &in_sync);
+	if (stored != NULL && !applink_outgoing_auth_settings_describe(
+				      site->id, link->id, stored_username, stored_login_url))
+		status = applink_outgoing_auth_status_from_keyring(
+			configured, in_sync, stored_username, stored_login_url);
+	else
+		status = applink_outgoing_auth_status(
+			site->id, link->id, configured, stored != NULL, &in_sync);
 	return g_variant_new("(@a{sv})", status);
 }
 
-/* TestOutgoingAuth: logs in with the stored credential and records the outcome. Never
- * changes Jira. */
-GVariant *
-applink_outgoing_auth_test(ApplinkCall *call, GError **error)
+/* Runs TestOutgoingAuth on @link while its lock is held. */
+static GVariant *
+applink_outgoing_auth_test_locked(ApplinkCall *call,
+				  ApplinkSite *site,
+				  ApplinkJira *jira,
+				  ApplinkJiraLink *link,
+				  GError **error)
 {
-	g_autoptr(ApplinkSite) site = NULL;
-	g_autoptr(SecretValue) authorization = NULL;
-	g_autoptr(ApplinkJiraLink) link = NULL;
 	g_autoptr(ApplinkSalesforceSecret) stored = NULL;
 	g_autoptr(ApplinkSalesforceLogin) login = NULL;
 	g_autoptr(GVariant) status = NULL;
@@ -549,12 +598,8 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 	g_autofree gchar *username = NULL;
 	g_autofree gchar *login_url = NULL;
 	g_autofree gchar *api_version = NULL;
-	ApplinkJira jira = {0};
 	gboolean configured = FALSE;
 
-	link = applink_site_open_link(call, &site, &jira, &authorization, error);
-	if (link == NULL)
-		return NULL;
 	stored =
 		applink_keyring_lookup_salesforce(site->id, link->id, &username, &login_url, error);
 	if (stored == NULL) {
@@ -591,7 +636,7 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 		applink_daemon_normalize_error(&login_error);
 		applink_outgoing_auth_record_failure(site->id, link->id, login_error);
 	}
-	if (!applink_jira_get_basic_auth(&jira, link->id, &configured, NULL, NULL, error))
+	if (!applink_jira_get_basic_auth(jira, link->id, &configured, NULL, NULL, error))
 		return NULL;
 	status = applink_outgoing_auth_status(site->id, link->id, configured, TRUE, NULL);
 	applink_daemon_emit_outgoing_auth_changed(call->daemon,
@@ -604,6 +649,30 @@ applink_outgoing_auth_test(ApplinkCall *call, GError **error)
 		return NULL;
 	}
 	return g_variant_new("(@a{sv})", status);
+}
+
+/* TestOutgoingAuth: logs in with the stored credential and records the outcome. Never
+ * changes Jira. */
+GVariant *
+applink_outgoing_auth_test(ApplinkCall *call, GError **error)
+{
+	g_autoptr(ApplinkSite) site = NULL;
+	g_autoptr(SecretValue) authorization = NULL;
+	g_autoptr(ApplinkJiraLink) link = NULL;
+	ApplinkJira jira = {0};
+	GVariant *result;
+	GMutex *lock;
+
+	link = applink_site_open_link(call, &site, &jira, &authorization, error);
+	if (link == NULL)
+		return NULL;
+	/* The lock keeps SetOutgoingAuth and ClearOutgoingAuth from changing the credential
+	 * between its lookup here and the record of the test's outcome. */
+	lock = applink_daemon_get_link_lock(call->daemon, site->id, link->id);
+	g_mutex_lock(lock);
+	result = applink_outgoing_auth_test_locked(call, site, &jira, link, error);
+	g_mutex_unlock(lock);
+	return result;
 }
 
 /*
@@ -657,7 +726,9 @@ applink_outgoing_auth_clear(ApplinkCall *call, GError **error)
 	}
 	lock = applink_daemon_get_link_lock(call->daemon, site->id, link->id);
 	g_mutex_lock(lock);
-	ok = applink_jira_clear_basic_auth(&jira, link->id, error) &&
+	/* Stops before Jira changes when the credential could not be deleted after. */
+	ok = applink_keyring_check_unlocked("deleting the Salesforce credential", error) &&
+	     applink_jira_clear_basic_auth(&jira, link->id, error) &&
 	     applink_keyring_delete_salesforce(site->id, link->id, NULL, NULL, error) &&
 	     applink_settings_remove_link(site->id, link->id, error);
 	g_mutex_unlock(lock);

@@ -10,6 +10,8 @@
 static GMutex settings_lock;
 static GKeyFile *settings_file = NULL;
 static gchar *settings_path = NULL;
+/* The contents of the file as last read or written, to undo a change that was not saved. */
+static gchar *settings_saved = NULL;
 
 static gchar *
 applink_settings_site_group(const gchar *site)
@@ -39,8 +41,8 @@ applink_settings_load(GError **error)
 	if (g_mkdir_with_parents(folder, 0700) != 0) {
 		g_set_error(error,
 			    APPLINK_ERROR,
-			    APPLINK_ERROR_INVALID_ARGUMENT,
-			    "cannot create the settings folder %s: %s",
+			    APPLINK_ERROR_SETTINGS,
+			    "cannot create the settings folder %s: %s; check its permissions",
 			    folder,
 			    g_strerror(errno));
 		return FALSE;
@@ -52,7 +54,7 @@ applink_settings_load(GError **error)
 	    !g_error_matches(error_local, G_FILE_ERROR, G_FILE_ERROR_NOENT)) {
 		g_set_error(error,
 			    APPLINK_ERROR,
-			    APPLINK_ERROR_INVALID_ARGUMENT,
+			    APPLINK_ERROR_SETTINGS,
 			    "cannot read the settings file %s: %s; fix or remove it",
 			    settings_path,
 			    error_local->message);
@@ -62,11 +64,26 @@ applink_settings_load(GError **error)
 	if (settings_file != NULL)
 		g_key_file_unref(settings_file);
 	settings_file = g_steal_pointer(&file);
+	g_free(settings_saved);
+	settings_saved = g_key_file_to_data(settings_file, NULL, NULL);
 	g_mutex_unlock(&settings_lock);
 	return TRUE;
 }
 
-/* Writes the settings; the caller holds the lock. */
+/* Puts the settings back as they were last read or written; the caller holds the lock. */
+static void
+applink_settings_undo_locked(void)
+{
+	g_autoptr(GKeyFile) file = g_key_file_new();
+
+	if (!g_key_file_load_from_data(file, settings_saved, (gsize)-1, G_KEY_FILE_NONE, NULL))
+		return;
+	g_key_file_unref(settings_file);
+	settings_file = g_steal_pointer(&file);
+}
+
+/* Writes the settings, or undoes the changes not yet written when that fails, so that they
+ * cannot reach the file with a later write. The caller holds the lock. */
 static gboolean
 applink_settings_save_locked(GError **error)
 {
@@ -81,14 +98,18 @@ applink_settings_save_locked(GError **error)
 				      G_FILE_SET_CONTENTS_CONSISTENT,
 				      0600,
 				      &error_local)) {
+		applink_settings_undo_locked();
 		g_set_error(error,
 			    APPLINK_ERROR,
-			    APPLINK_ERROR_INVALID_ARGUMENT,
-			    "cannot write the settings file %s: %s",
+			    APPLINK_ERROR_SETTINGS,
+			    "cannot write the settings file %s: %s; check the permissions of "
+			    "the file and its folder, and the free disk space",
 			    settings_path,
 			    error_local->message);
 		return FALSE;
 	}
+	g_free(settings_saved);
+	settings_saved = g_steal_pointer(&data);
 	return TRUE;
 }
 

@@ -199,6 +199,21 @@ applink_sites_save(ApplinkSite *site, GError **error)
  * anything is stored, then stores the credential in the keyring and the site in the
  * settings. A site with an existing id is replaced.
  */
+/* Deletes the credential just stored for the new site @id, whose settings could not be
+ * written, so that the failed AddSite leaves nothing behind. */
+static void
+applink_sites_delete_unsaved(const gchar *id)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (!applink_keyring_delete_site(id, NULL, &error))
+		g_warning("site %s: cannot delete the credential of the site that was not added: "
+			  "%s; remove it with 'applinkctl site remove %s'",
+			  id,
+			  error->message,
+			  id);
+}
+
 GVariant *
 applink_sites_add(ApplinkCall *call, GError **error)
 {
@@ -207,6 +222,7 @@ applink_sites_add(ApplinkCall *call, GError **error)
 	g_autoptr(ApplinkSecret) authorization = NULL;
 	const gchar *secret;
 	ApplinkJira jira = {0};
+	gboolean existed;
 
 	if (!applink_sites_parse_request(call->parameters, &request, error))
 		return NULL;
@@ -248,10 +264,14 @@ applink_sites_add(ApplinkCall *call, GError **error)
 			site->url);
 		return NULL;
 	}
+	existed = applink_settings_has_site(site->id);
 	if (!applink_keyring_store_jira(site->id, site->url, site->username, secret, error))
 		return NULL;
-	if (!applink_sites_save(site, error))
+	if (!applink_sites_save(site, error)) {
+		if (!existed)
+			applink_sites_delete_unsaved(site->id);
 		return NULL;
+	}
 	site->authorization = secret_value_new(authorization, -1, "text/plain");
 	site->authorization_expiry =
 		g_get_monotonic_time() + (gint64)APPLINK_CREDENTIAL_CACHE_SECONDS * G_USEC_PER_SEC;
@@ -263,6 +283,31 @@ applink_sites_add(ApplinkCall *call, GError **error)
 		  site->username);
 	applink_daemon_emit_sites_changed(call->daemon);
 	return g_variant_new("(s)", site->id);
+}
+
+/*
+ * Deletes the keyring items of @id, a site that is not registered. An AddSite that failed
+ * while the keyring was not answering can leave its item behind, stored once the keyring
+ * answered. Keeps @error, the site's NotFound, when there was no item.
+ */
+static GVariant *
+applink_sites_remove_orphan(const gchar *id, GError **error)
+{
+	g_autoptr(GError) keyring_error = NULL;
+	guint deleted = 0;
+
+	if (!applink_url_site_id_is_valid(id))
+		return NULL;
+	if (!applink_keyring_delete_site(id, &deleted, &keyring_error)) {
+		g_clear_error(error);
+		g_propagate_error(error, g_steal_pointer(&keyring_error));
+		return NULL;
+	}
+	if (deleted == 0)
+		return NULL;
+	g_clear_error(error);
+	g_message("site %s: %u keyring items without a site deleted", id, deleted);
+	return g_variant_new("()");
 }
 
 /* RemoveSite: deletes the site's keyring items first, so no credential outlives it. */
@@ -281,9 +326,11 @@ applink_sites_remove(ApplinkCall *call, GError **error)
 		return NULL;
 	}
 	site = applink_daemon_lookup_site(call->daemon, id, error);
+	if (site == NULL && g_error_matches(*error, APPLINK_ERROR, APPLINK_ERROR_NOT_FOUND))
+		return applink_sites_remove_orphan(id, error);
 	if (site == NULL)
 		return NULL;
-	if (!applink_keyring_delete_site(site->id, error))
+	if (!applink_keyring_delete_site(site->id, NULL, error))
 		return NULL;
 	if (!applink_settings_remove_site(site->id, error))
 		return NULL;

@@ -265,14 +265,21 @@ class PrivateKeyring:
         self.environment.pop("GNOME_KEYRING_CONTROL", None)
         self.log_path = home / "keyring.log"
 
-    def start(self):
-        """Start the daemon, unlocking (or creating) the login keyring, and return its pid."""
+    def start(self, unlock=True):
+        """Start the daemon and return its pid.
+
+        With unlock, the daemon unlocks (or creates) the login keyring with the password.
+        Without, the login keyring stays locked, as after a restart outside a desktop login.
+        """
         control = self.runtime / "keyring" / "control"
+        command = ["gnome-keyring-daemon", "--foreground", "--components=secrets"]
+        if unlock:
+            command.append("--unlock")
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
-                ["gnome-keyring-daemon", "--foreground", "--unlock", "--components=secrets"],
-                stdin=subprocess.PIPE, stdout=log, stderr=log, env=self.environment)
-            self.process.stdin.write(self.password.encode())
+                command, stdin=subprocess.PIPE, stdout=log, stderr=log, env=self.environment)
+            if unlock:
+                self.process.stdin.write(self.password.encode())
             self.process.stdin.close()
             if not wait_until(control.exists, applinktest.START_TIMEOUT):
                 raise RuntimeError(f"the private keyring made no control socket (exit status "
@@ -289,8 +296,11 @@ class PrivateKeyring:
         if owner != self.process.pid:
             raise RuntimeError(f"{SECRET_SERVICE} is owned by pid {owner}, not by the private "
                                f"keyring {self.process.pid}. Its log: {self.log_path}")
-        if not wait_until(self.default_collection_unlocked, applinktest.START_TIMEOUT):
+        if unlock and not wait_until(self.default_collection_unlocked,
+                                     applinktest.START_TIMEOUT):
             raise RuntimeError("the default collection of the private keyring is not unlocked")
+        if not unlock and self.default_collection_unlocked():
+            raise RuntimeError("the default collection of the private keyring is unlocked")
         return self.process.pid
 
     def default_collection_unlocked(self):
@@ -1230,6 +1240,12 @@ class JiraFaultTest(ReliabilityCase):
         self.jira.configure(hang=True)
         self.assert_every_call_fails({"Timeout"}, 15)
 
+    def test_jira_trickles_reply(self):
+        # A byte every half second never trips libsoup's limit on each read; applinkd limits
+        # the whole request to --timeout.
+        self.jira.configure(trickle={"interval": 0.5})
+        self.assert_every_call_fails({"Timeout"}, 15)
+
     def test_jira_closes_mid_reply(self):
         self.jira.configure(close=True)
         jira = self.jira_snapshot()
@@ -1345,18 +1361,26 @@ class SalesforceFaultTest(ReliabilityCase):
     def test_hang_leaves_jira_calls(self):
         # Hanging logins fill every worker of the site that logs in to Salesforce; calls that
         # only read Jira run on other workers and return while the logins wait.
+        # One link per login, because the logins of one link run one at a time.
+        links = [self.link] + [
+            self.manager.create_link(self.site, f"https://org{index}.my.salesforce.com",
+                                     f"Org {index}")["id"]
+            for index in range(WORKERS_PER_SITE + 1)]
+        for link in links[1:]:
+            self.manager.set_outgoing_auth(self.site, link, self.salesforce_credentials(),
+                                           {"login-url": self.salesforce.url})
         manager = self.restart_daemon("--timeout", "30")
         self.salesforce.configure(hang=True)
         before = len(self.salesforce.requests())
-        logins = [BackgroundCall(manager, "TestOutgoingAuth", "ss", self.site, self.link)
-                  for _ in range(WORKERS_PER_SITE + 2)]
+        logins = [BackgroundCall(manager, "TestOutgoingAuth", "ss", self.site, link)
+                  for link in links]
         self.assertTrue(wait_until(
             lambda: len(self.salesforce.requests()) - before >= WORKERS_PER_SITE, 10))
-        links = manager.list_links(self.site)
+        listed = manager.list_links(self.site)
         status = manager.get_outgoing_auth(self.site, self.link)
         waiting = [call.thread.is_alive() for call in logins]
         self.salesforce.configure(hang=False)
-        self.assertEqual([link["id"] for link in links], [self.link])
+        self.assertEqual(sorted(link["id"] for link in listed), sorted(links))
         self.assertEqual(status["state"], "configured")
         self.assertEqual(waiting, [True] * len(logins))
         for call in logins:
@@ -1422,12 +1446,15 @@ class LockedKeyringTest(ReliabilityCase):
         self.assertEqual(error.name, "KeyringLocked", error.message)
         self.assert_nothing_changed()
 
-    def test_interrupted_delete_cleared(self):
+    def test_delete_stops_before_jira(self):
+        # The keyring is checked first, so the link is not deleted in Jira while its
+        # credential could not be deleted after.
         error = self.manager.error("DeleteLink", "ss", self.site, self.link)
         self.assertEqual(error.name, "KeyringLocked", error.message)
-        self.assertEqual(self.jira_links(), [])
+        self.assertEqual([link["id"] for link in self.jira_links()], [self.link])
         self.unlock_keyring()
-        self.manager.clear_outgoing_auth(self.site, self.link)
+        self.manager.delete_link(self.site, self.link)
+        self.assertEqual(self.jira_links(), [])
         self.assertEqual(self.salesforce_items(site=self.site), [])
 
 
@@ -1544,16 +1571,56 @@ class StoppedKeyringTest(ReliabilityCase):
         self.private_keyring.start()
         self.assertSnapshotEqual(self.private_keyring.items(), self.items, "the keyring")
 
-    def test_clear_finished_later(self):
+    def test_clear_stops_before_jira(self):
         self.private_keyring.stop()
         self.assert_keyring_error("ClearOutgoingAuth", "ss", self.site, self.link)
-        # README: ClearOutgoingAuth changes Jira first, then deletes the keyring item.
-        self.assertIsNone(self.jira_basic_provider(self.link))
+        # The keyring is checked before Jira changes.
+        self.assertIsNotNone(self.jira_basic_provider(self.link))
         self.private_keyring.start()
         self.assertSnapshotEqual(self.private_keyring.items(), self.items, "the keyring")
         self.manager.clear_outgoing_auth(self.site, self.link)
         self.assertEqual([item["schema"] for item in self.private_keyring.items()],
                          [applinktest.JIRA_SCHEMA])
+
+    def test_restarted_locked(self):
+        # A restarted keyring whose login collection stays locked finds no item in a search:
+        # that is KeyringLocked, never "nothing stored", and nothing is deleted or changed.
+        self.private_keyring.stop()
+        self.private_keyring.start(unlock=False)
+        for method in ("GetOutgoingAuth", "TestOutgoingAuth", "ClearOutgoingAuth",
+                       "DeleteLink"):
+            with self.subTest(method=method):
+                error = self.manager.error(method, "ss", self.site, self.link)
+                self.assertEqual(error.name, "KeyringLocked", error.message)
+        error = self.manager.error("RemoveSite", "s", self.site)
+        self.assertEqual(error.name, "KeyringLocked", error.message)
+        self.assertEqual([site["id"] for site in self.manager.list_sites()], [self.site])
+        self.assertEqual([link["id"] for link in self.jira_links()], [self.link])
+        self.assertIsNotNone(self.jira_basic_provider(self.link))
+        self.private_keyring.stop()
+        self.private_keyring.start()
+        self.assertSnapshotEqual(self.private_keyring.items(), self.items, "the keyring")
+        self.assertIs(self.manager.get_outgoing_auth(self.site, self.link)["in-sync"], True)
+
+    def test_orphan_items_removed(self):
+        # An item of a site that is not registered, as an AddSite interrupted in the keyring
+        # leaves, goes with RemoveSite of that id.
+        self.manager.add_site(self.jira.url, {"token": self.jira_admin_token}, {"name": "spare"})
+        self.settings_remove_site("spare")
+        self.daemon.stop()
+        self.start_private_daemon()
+        self.assertEqual([site["id"] for site in self.manager.list_sites()], [self.site])
+        self.manager.remove_site("spare")
+        self.assertSnapshotEqual(self.private_keyring.items(), self.items, "the keyring")
+        error = self.manager.error("RemoveSite", "s", "spare")
+        self.assertEqual(error.name, "NotFound")
+
+    def settings_remove_site(self, site):
+        key_file = GLib.KeyFile()
+        path = str(self.config_dir / "applink.conf")
+        key_file.load_from_file(path, GLib.KeyFileFlags.KEEP_COMMENTS)
+        key_file.remove_group(f"site {site}")
+        key_file.save_to_file(path)
 
     def test_keyring_restarted(self):
         self.private_keyring.stop()
@@ -1565,6 +1632,52 @@ class StoppedKeyringTest(ReliabilityCase):
         self.manager.set_outgoing_auth(self.site, self.link,
                                        self.credentials(SALESFORCE_USER, password, token))
         self.assertIs(self.manager.get_outgoing_auth(self.site, self.link)["in-sync"], True)
+
+
+class SettingsFaultTest(ReliabilityCase):
+    """A settings file that cannot be written: SettingsError, and the call changes nothing."""
+
+    def setUp(self):
+        super().setUp()
+        self.manager = self.start_services()
+        self.site = self.add_site("jira")
+        self.path = self.config_dir / "applink.conf"
+        self.saved = self.path.read_text()
+        # Writing replaces the file by renaming a new one over it, which fails on a folder.
+        self.path.unlink()
+        self.path.mkdir()
+        self.addCleanup(self.restore_file)
+
+    def restore_file(self):
+        if self.path.is_dir():
+            self.path.rmdir()
+            self.path.write_text(self.saved)
+            self.path.chmod(0o600)
+
+    def test_add_site_changes_nothing(self):
+        error = self.manager.error("AddSite", "sa{sv}a{sv}", self.jira.url,
+                                   asv(token=self.jira_admin_token), asv(name="second"))
+        self.assertEqual(error.name, "SettingsError", error.message)
+        self.assertIn(str(self.path), error.message)
+        self.assertEqual([site["id"] for site in self.manager.list_sites()], [self.site])
+        self.assertEqual(self.keyring_items(applinktest.JIRA_SCHEMA, site="second"), [])
+        self.restore_file()
+        self.manager.add_site(self.jira.url, {"token": self.jira_admin_token}, {"name": "third"})
+        text = self.path.read_text()
+        self.assertNotIn("[site second]", text)
+        self.assertIn("[site third]", text)
+
+    def test_remove_site_finished_later(self):
+        # RemoveSite deletes the credential first, then the settings, which stay.
+        error = self.manager.error("RemoveSite", "s", self.site)
+        self.assertEqual(error.name, "SettingsError", error.message)
+        self.assertEqual([site["id"] for site in self.manager.list_sites()], [self.site])
+        self.restore_file()
+        self.manager.add_site(self.jira.url, {"token": self.jira_admin_token}, {"name": "third"})
+        self.assertIn(f"[site {self.site}]", self.path.read_text())
+        self.manager.remove_site(self.site)
+        self.assertNotIn(f"[site {self.site}]", self.path.read_text())
+        self.assertEqual(self.keyring_items(applinktest.JIRA_SCHEMA, site=self.site), [])
 
 
 class NoSessionBusTest(ReliabilityCase):
@@ -1696,6 +1809,9 @@ class KillSetOutgoingAuthTest(ReliabilityCase):
         status = self.manager.get_outgoing_auth(self.site, self.link)
         self.assertEqual(status["in-sync"], self.truthful_in_sync(self.site, self.link))
         self.assertEqual(status["stored"], bool(stored))
+        if len(stored) == 1:
+            self.assertEqual(status["salesforce-username"], stored[0][0],
+                             "the status names another user than the keyring holds")
         provider = self.jira_basic_provider(self.link)
         self.assertEqual(status["state"],
                          "configured" if provider is not None else "not-configured")
@@ -1805,6 +1921,9 @@ class KillSetOutgoingAuthTest(ReliabilityCase):
         self.assertIs(status["stored"], True)
         self.assertEqual(status["state"], "configured")
         self.assertIs(status["in-sync"], False)
+        # The settings still describe the earlier login; the status names the stored user.
+        self.assertEqual(status["salesforce-username"], "second@example.com")
+        self.assertNotIn("verified-at", status)
         self.assert_finished_by_set_again(new)
 
     def test_provider_set_reply_lost(self):
@@ -1937,6 +2056,30 @@ class ConcurrencyTest(ReliabilityCase):
             thread.join(120)
         self.assertFalse(any(thread.is_alive() for thread in threads), "a call got no reply")
         return results
+
+    def test_auth_test_holds_link(self):
+        # A SetOutgoingAuth that starts while TestOutgoingAuth logs in runs after the test has
+        # recorded its outcome, so the status describes the new credential.
+        link = self.create_link(self.site)["id"]
+        self.manager.set_outgoing_auth(self.site, link, self.salesforce_credentials())
+        password, token = self.new_secret("sfpw"), self.new_secret("sftok")
+        other = self.start_double("salesforce-double", applinktest.SALESFORCE_DOUBLE,
+                                  ["--user", f"other@example.com:{password}:{token}"])
+        self.salesforce.configure(delay=2)
+        before = len(self.salesforce.requests())
+        test = BackgroundCall(self.manager, "TestOutgoingAuth", "ss", self.site, link)
+        self.assertTrue(wait_until(lambda: len(self.salesforce.requests()) > before, 10))
+        self.manager.set_outgoing_auth(
+            self.site, link, self.credentials("other@example.com", password, token),
+            {"login-url": other.url})
+        self.assertTrue(test.join())
+        self.assertIsNone(test.error)
+        status = self.manager.get_outgoing_auth(self.site, link)
+        self.assertEqual(status["salesforce-username"], "other@example.com")
+        self.assertEqual(status["login-url"], other.url)
+        self.assertIs(status["in-sync"], True)
+        self.assertEqual(self.stored_credentials(self.site, link),
+                         [("other@example.com", password, token)])
 
     def test_parallel_cli_link_list(self):
         for index in range(2):
