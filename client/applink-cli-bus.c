@@ -4,6 +4,9 @@
 #include "applink-cli.h"
 
 #include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "applink-error.h"
 
@@ -21,12 +24,23 @@ check_session_bus_address(GError **error)
 {
 	const gchar *address = g_getenv("DBUS_SESSION_BUS_ADDRESS");
 	g_autofree gchar *socket_path = NULL;
+	struct stat info;
 
+	if (address != NULL && strstr(address, "autolaunch:") != NULL) {
+		g_set_error_literal(error,
+				    APPLINK_CLI_ERROR,
+				    APPLINK_CLI_ERROR_NO_BUS,
+				    "no D-Bus session bus: DBUS_SESSION_BUS_ADDRESS asks for "
+				    "autolaunch, which applinkctl does not use (run inside a "
+				    "desktop session or 'dbus-run-session')");
+		return FALSE;
+	}
 	if (address != NULL && *address != '\0')
 		return TRUE;
-	/* The same path GLib tries when the variable is not set. */
+	/* The same path GLib tries when the variable is not set. Anything but a socket there
+	 * would make GLib fall back to autolaunch. */
 	socket_path = g_build_filename(g_get_user_runtime_dir(), "bus", NULL);
-	if (g_file_test(socket_path, G_FILE_TEST_EXISTS))
+	if (stat(socket_path, &info) == 0 && S_ISSOCK(info.st_mode))
 		return TRUE;
 	g_set_error_literal(error,
 			    APPLINK_CLI_ERROR,
@@ -36,14 +50,112 @@ check_session_bus_address(GError **error)
 	return FALSE;
 }
 
-/* Returns the proxy of applinkd's manager object, connecting on the first call. The proxy
- * does not set G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START, so the bus starts applinkd by D-Bus
- * activation when it is not running. */
+/* Calls @method of the bus itself and returns its reply of type @reply_type. */
+static GVariant *
+call_bus(GDBusConnection *connection,
+	 const gchar *method,
+	 GVariant *parameters,
+	 const gchar *reply_type,
+	 GError **error)
+{
+	return g_dbus_connection_call_sync(connection,
+					   "org.freedesktop.DBus",
+					   "/org/freedesktop/DBus",
+					   "org.freedesktop.DBus",
+					   method,
+					   parameters,
+					   G_VARIANT_TYPE(reply_type),
+					   G_DBUS_CALL_FLAGS_NONE,
+					   CALL_TIMEOUT_SECONDS * 1000,
+					   NULL,
+					   error);
+}
+
+/* Returns the unique name of the owner of org.applink.Manager. When the name has no owner,
+ * asks the bus to start applinkd by D-Bus activation first. */
+static gchar *
+get_daemon_owner(GDBusConnection *connection, GError **error)
+{
+	g_autoptr(GVariant) owner = NULL;
+	g_autoptr(GVariant) started = NULL;
+	g_autoptr(GError) owner_error = NULL;
+	gchar *unique_name = NULL;
+
+	owner = call_bus(connection,
+			 "GetNameOwner",
+			 g_variant_new("(s)", APPLINK_BUS_NAME),
+			 "(s)",
+			 &owner_error);
+	if (owner == NULL &&
+	    g_error_matches(owner_error, G_DBUS_ERROR, G_DBUS_ERROR_NAME_HAS_NO_OWNER)) {
+		started = call_bus(connection,
+				   "StartServiceByName",
+				   g_variant_new("(su)", APPLINK_BUS_NAME, 0),
+				   "(u)",
+				   error);
+		if (started == NULL)
+			return NULL;
+		g_clear_error(&owner_error);
+		owner = call_bus(connection,
+				 "GetNameOwner",
+				 g_variant_new("(s)", APPLINK_BUS_NAME),
+				 "(s)",
+				 &owner_error);
+	}
+	if (owner == NULL) {
+		g_propagate_error(error, g_steal_pointer(&owner_error));
+		return NULL;
+	}
+	g_variant_get(owner, "(s)", &unique_name);
+	return unique_name;
+}
+
+/*
+ * Returns the unique name of the applinkd that owns org.applink.Manager, after checking that
+ * it runs as this user. A bus that its configuration opens to other users would let their
+ * process take the name and receive this user's secrets. Calls then go to the unique name,
+ * so a process that takes the well-known name over later does not receive them either.
+ */
+static gchar *
+find_daemon(GDBusConnection *connection, GError **error)
+{
+	g_autofree gchar *unique_name = get_daemon_owner(connection, error);
+	g_autoptr(GVariant) reply = NULL;
+	guint32 uid;
+
+	if (unique_name == NULL)
+		return NULL;
+	reply = call_bus(connection,
+			 "GetConnectionUnixUser",
+			 g_variant_new("(s)", unique_name),
+			 "(u)",
+			 error);
+	if (reply == NULL)
+		return NULL;
+	g_variant_get(reply, "(u)", &uid);
+	if (uid != getuid()) {
+		g_set_error(error,
+			    APPLINK_ERROR,
+			    APPLINK_ERROR_ACCESS_DENIED,
+			    "%s on the session bus belongs to a process of uid %u, not to you "
+			    "(uid %u), so applinkctl sends it nothing; stop that process, and "
+			    "check the bus configuration that lets other users connect",
+			    APPLINK_BUS_NAME,
+			    uid,
+			    (guint)getuid());
+		return NULL;
+	}
+	return g_steal_pointer(&unique_name);
+}
+
+/* Returns the proxy of applinkd's manager object, connecting on the first call and starting
+ * applinkd by D-Bus activation when it is not running. */
 ApplinkDBusManager *
 applink_cli_get_manager(ApplinkCli *cli, GError **error)
 {
 	g_autoptr(GDBusConnection) connection = NULL;
 	g_autoptr(GError) bus_error = NULL;
+	g_autofree gchar *daemon = NULL;
 
 	if (cli->manager != NULL)
 		return cli->manager;
@@ -58,11 +170,15 @@ applink_cli_get_manager(ApplinkCli *cli, GError **error)
 			    bus_error->message);
 		return NULL;
 	}
+	daemon = find_daemon(connection, error);
+	if (daemon == NULL)
+		return NULL;
 	cli->manager = applink_dbus_manager_proxy_new_sync(
 		connection,
 		G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
-			G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
-		APPLINK_BUS_NAME,
+			G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS |
+			G_DBUS_PROXY_FLAGS_DO_NOT_AUTO_START,
+		daemon,
 		APPLINK_OBJECT_PATH,
 		NULL,
 		error);
@@ -242,8 +358,9 @@ print_version_json(const gchar *daemon_version)
 	applink_console_print_json(versions);
 }
 
-/* Prints both versions. When applinkd cannot be reached, prints "applinkd: not running"
- * and fails with the cause. With --json, only the error is printed then. */
+/* Prints both versions. When applinkd cannot be reached, prints "applinkd: not running", or
+ * "applinkd: no session bus", and fails with the cause. With --json, only the error is
+ * printed then. */
 gboolean
 applink_cli_version(ApplinkCli *cli, gchar **args, GError **error)
 {
@@ -257,8 +374,9 @@ applink_cli_version(ApplinkCli *cli, gchar **args, GError **error)
 		printf("applinkctl %s\n", APPLINK_VERSION);
 		if (daemon_version != NULL)
 			printf("applinkd %s\n", daemon_version);
-		else if (applink_cli_is_unreachable_error(local_error) ||
-			 g_error_matches(local_error, APPLINK_CLI_ERROR, APPLINK_CLI_ERROR_NO_BUS))
+		else if (g_error_matches(local_error, APPLINK_CLI_ERROR, APPLINK_CLI_ERROR_NO_BUS))
+			puts("applinkd: no session bus");
+		else if (applink_cli_is_unreachable_error(local_error))
 			puts("applinkd: not running");
 		else
 			puts("applinkd: version unknown");

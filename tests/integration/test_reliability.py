@@ -446,6 +446,25 @@ class ReliabilityCase(applinktest.ApplinkTestCase):
         daemon.wait_for_name()
         return daemon, applinktest.Manager(bus.connection, self.record_output)
 
+    def make_nobody_home(self):
+        """Return a folder in the test's directory that the user nobody can write.
+
+        The folders above it get the search bit for others, until the test ends.
+        """
+        home = self.workdir / "nobody-home"
+        home.mkdir()
+        os.chown(home, NOBODY_UID, NOBODY_UID)
+        root = Path(os.environ["APPLINK_TEST_ROOT"])
+        folder = self.workdir
+        while True:
+            mode = stat.S_IMODE(folder.stat().st_mode)
+            folder.chmod(mode | stat.S_IXOTH)
+            self.addCleanup(folder.chmod, mode)
+            if folder == root or folder == folder.parent:
+                break
+            folder = folder.parent
+        return home
+
     def set_salesforce_users(self, users):
         """Replace the Salesforce double's users with (username, password, token) triples."""
         for _, password, token in users:
@@ -1683,7 +1702,7 @@ class SettingsFaultTest(ReliabilityCase):
 class NoSessionBusTest(ReliabilityCase):
     """applinkctl without a session bus: one line, at once, and no X11 autolaunch."""
 
-    def environment(self, runtime_dir=True, address=None):
+    def environment(self, runtime_dir=True, address=None, runtime_name="runtime-without-bus"):
         """Return an environment without a bus, with a DISPLAY and a recording dbus-launch."""
         fake_bin = self.workdir / "bin"
         fake_bin.mkdir(exist_ok=True)
@@ -1696,7 +1715,7 @@ class NoSessionBusTest(ReliabilityCase):
         environment.pop("DBUS_SESSION_BUS_ADDRESS", None)
         if address is not None:
             environment["DBUS_SESSION_BUS_ADDRESS"] = address
-        runtime = self.workdir / "runtime-without-bus"
+        runtime = self.workdir / runtime_name
         runtime.mkdir(mode=0o700, exist_ok=True)
         if runtime_dir:
             environment["XDG_RUNTIME_DIR"] = str(runtime)
@@ -1704,10 +1723,18 @@ class NoSessionBusTest(ReliabilityCase):
             environment.pop("XDG_RUNTIME_DIR", None)
         return environment
 
+    def environment_with_bus_file(self):
+        """Return an environment whose runtime folder has a regular file named bus."""
+        environment = self.environment(runtime_name="runtime-with-bus-file")
+        (Path(environment["XDG_RUNTIME_DIR"]) / "bus").write_text("")
+        return environment
+
     def test_one_line_error(self):
         for label, environment in (("no variable", self.environment()),
                                    ("empty variable", self.environment(address="")),
-                                   ("no runtime dir", self.environment(runtime_dir=False))):
+                                   ("no runtime dir", self.environment(runtime_dir=False)),
+                                   ("autolaunch", self.environment(address="autolaunch:")),
+                                   ("bus not a socket", self.environment_with_bus_file())):
             with self.subTest(case=label):
                 started = time.monotonic()
                 completed = self.run_cli_bytes([b"site", b"list"], environment=environment)
@@ -1718,6 +1745,11 @@ class NoSessionBusTest(ReliabilityCase):
                 self.assertIn("session bus", stderr)
                 self.assertLess(elapsed, 5)
                 self.assertFalse(self.launch_marker.exists(), "applinkctl ran dbus-launch")
+
+    def test_version_names_missing_bus(self):
+        completed = self.run_cli_bytes([b"version"], environment=self.environment())
+        self.assertEqual(completed.returncode, 1)
+        self.assertIn(b"applinkd: no session bus", completed.stdout)
 
     def test_json_error(self):
         completed = self.run_cli_bytes([b"--json", b"link", b"list"],
@@ -2259,25 +2291,6 @@ class SecretHygieneTest(ReliabilityCase):
         self.assertEqual(proc_uids(sleeper.pid), (NOBODY_UID, NOBODY_UID))
         self.assertEqual(self.ptrace_errno(sleeper.pid, run_as=NOBODY_UID), 0)
 
-    def make_nobody_home(self):
-        """Return a folder in the test's directory that the user nobody can write.
-
-        The folders above it get the search bit for others, until the test ends.
-        """
-        home = self.workdir / "nobody-home"
-        home.mkdir()
-        os.chown(home, NOBODY_UID, NOBODY_UID)
-        root = Path(os.environ["APPLINK_TEST_ROOT"])
-        folder = self.workdir
-        while True:
-            mode = stat.S_IMODE(folder.stat().st_mode)
-            folder.chmod(mode | stat.S_IXOTH)
-            self.addCleanup(folder.chmod, mode)
-            if folder == root or folder == folder.parent:
-                break
-            folder = folder.parent
-        return home
-
 
 @unittest.skipUnless(os.getuid() == 0, "calling as another user needs root")
 class CallerUidTest(ReliabilityCase):
@@ -2298,6 +2311,29 @@ class CallerUidTest(ReliabilityCase):
         completed = subprocess.run(command, capture_output=True, text=True, timeout=30)
         self.record_output(f"output of gdbus call {method}", completed.stdout + completed.stderr)
         return completed
+
+    def test_other_user_daemon_not_used(self):
+        # A process of another user takes the name over; applinkctl sends it nothing.
+        home = self.make_nobody_home()
+        environment = {"HOME": str(home), "XDG_CONFIG_HOME": str(home / "config"),
+                       "XDG_CACHE_HOME": str(home / "cache"), "XDG_RUNTIME_DIR": str(home)}
+        self.start_daemon_on(self.private_bus, "--replace", run_as=NOBODY_UID,
+                             environment=environment)
+        self.assertEqual(self.daemons[0].process.wait(timeout=10), 0)
+        cli_environment = dict(os.environ, DBUS_SESSION_BUS_ADDRESS=self.private_bus.address)
+        password = self.new_secret("sfpw")
+        for arguments, stdin in (([b"site", b"list"], None),
+                                 ([b"auth", b"set", b"Salesforce", b"--username",
+                                   SALESFORCE_USER.encode(), b"--stdin"],
+                                  f"{password}\n\n".encode())):
+            with self.subTest(arguments=arguments):
+                completed = self.run_cli_bytes(arguments, stdin=stdin,
+                                               environment=cli_environment)
+                self.assertEqual(completed.returncode, 1, completed.stderr)
+                self.assertIn(f"belongs to a process of uid {NOBODY_UID}".encode(),
+                              completed.stderr)
+        self.assertNotIn("SetOutgoingAuth from", self.daemons[1].log_text())
+        self.assertNotIn("ListSites from", self.daemons[1].log_text())
 
     def test_own_user_answered(self):
         completed = self.gdbus_call("ListSites")
