@@ -302,6 +302,24 @@ applink_outgoing_auth_record_failure(const gchar *site, const gchar *link, const
 	return TRUE;
 }
 
+/* Starts a status dictionary in @builder with "state", "stored" and, when @in_sync is not
+ * NULL, "in-sync". */
+static void
+applink_outgoing_auth_begin_status(GVariantBuilder *builder,
+				   gboolean configured,
+				   gboolean stored,
+				   const gboolean *in_sync)
+{
+	g_variant_builder_init(builder, G_VARIANT_TYPE_VARDICT);
+	g_variant_builder_add(builder,
+			      "{sv}",
+			      "state",
+			      g_variant_new_string(configured ? "configured" : "not-configured"));
+	g_variant_builder_add(builder, "{sv}", "stored", g_variant_new_boolean(stored));
+	if (in_sync != NULL)
+		g_variant_builder_add(builder, "{sv}", "in-sync", g_variant_new_boolean(*in_sync));
+}
+
 /* Builds the GetOutgoingAuth dictionary from Jira's provider state and the stored fields. */
 static GVariant *
 applink_outgoing_auth_status(const gchar *site,
@@ -312,14 +330,7 @@ applink_outgoing_auth_status(const gchar *site,
 {
 	GVariantBuilder builder;
 
-	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&builder,
-			      "{sv}",
-			      "state",
-			      g_variant_new_string(configured ? "configured" : "not-configured"));
-	g_variant_builder_add(&builder, "{sv}", "stored", g_variant_new_boolean(stored));
-	if (in_sync != NULL)
-		g_variant_builder_add(&builder, "{sv}", "in-sync", g_variant_new_boolean(*in_sync));
+	applink_outgoing_auth_begin_status(&builder, configured, stored, in_sync);
 	applink_outgoing_auth_add_stored_fields(&builder, site, link);
 	return g_variant_ref_sink(g_variant_builder_end(&builder));
 }
@@ -351,13 +362,7 @@ applink_outgoing_auth_status_from_keyring(gboolean configured,
 {
 	GVariantBuilder builder;
 
-	g_variant_builder_init(&builder, G_VARIANT_TYPE_VARDICT);
-	g_variant_builder_add(&builder,
-			      "{sv}",
-			      "state",
-			      g_variant_new_string(configured ? "configured" : "not-configured"));
-	g_variant_builder_add(&builder, "{sv}", "stored", g_variant_new_boolean(TRUE));
-	g_variant_builder_add(&builder, "{sv}", "in-sync", g_variant_new_boolean(in_sync));
+	applink_outgoing_auth_begin_status(&builder, configured, TRUE, &in_sync);
 	if (username != NULL)
 		g_variant_builder_add(
 			&builder, "{sv}", "salesforce-username", g_variant_new_string(username));
