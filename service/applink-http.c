@@ -201,8 +201,8 @@ applink_http_convert_error(ApplinkHttp *self, SoupMessage *msg, const GError *er
 		return g_error_new(
 			APPLINK_ERROR,
 			APPLINK_ERROR_TIMEOUT,
-			"%s did not send its whole reply within %u s; check that the server "
-			"is up, or raise applinkd's --timeout",
+			"%s did not respond in time: its reply was not complete within %u s; "
+			"check that the server is up, or raise applinkd's --timeout",
 			where,
 			self->timeout_seconds);
 	if (g_error_matches(error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

@@ -1264,6 +1264,8 @@ class JiraFaultTest(ReliabilityCase):
         # the whole request to --timeout.
         self.jira.configure(trickle={"interval": 0.5})
         self.assert_every_call_fails({"Timeout"}, 15)
+        error = self.manager.error("ListLinks", "s", self.site)
+        self.assertIn("its reply was not complete within 2 s", error.message)
 
     def test_jira_closes_mid_reply(self):
         self.jira.configure(close=True)
