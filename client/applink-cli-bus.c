@@ -72,7 +72,7 @@ call_bus(GDBusConnection *connection,
 }
 
 /* Returns the unique name of the owner of org.applink.Manager. When the name has no owner,
- * asks the bus to start applinkd by D-Bus activation first. */
+ * has the bus start applinkd by D-Bus activation first. */
 static gchar *
 get_daemon_owner(GDBusConnection *connection, GError **error)
 {

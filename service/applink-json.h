@@ -12,8 +12,8 @@ G_BEGIN_DECLS
 gboolean
 applink_json_check(const gchar *data, gsize length, GError **error);
 
-/* The most bytes that applink_json_append_escaped() writes for one byte of text: six, for a
- * control character written as \u001f. */
+/* The maximum number of bytes that applink_json_append_escaped() writes for one byte of
+ * text: six, for a control character written as \u001f. */
 #define APPLINK_JSON_ESCAPE_MAX_GROWTH 6
 
 void

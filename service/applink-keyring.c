@@ -127,8 +127,8 @@ applink_keyring_get_service(GCancellable *cancellable, const gchar *what, GError
 }
 
 /*
- * Makes sure that the default collection, where applinkd stores its items, is unlocked, and
- * asks the Secret Service to unlock it when it is not, which may show a prompt. A search
+ * Makes sure that the default collection, where applinkd stores its items, is unlocked. When
+ * it is locked, requests an unlock from the Secret Service, which may show a prompt. A search
  * finds nothing in a collection that has stayed locked since the keyring daemon started, and
  * that must not pass for "nothing stored" or "nothing to delete".
  */

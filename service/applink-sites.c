@@ -194,11 +194,6 @@ applink_sites_save(ApplinkSite *site, GError **error)
 	return applink_settings_set_site(site->id, pairs, error);
 }
 
-/*
- * AddSite: verifies the credentials and the administrator right against Jira before
- * anything is stored, then stores the credential in the keyring and the site in the
- * settings. A site with an existing id is replaced.
- */
 /* Deletes the credential just stored for the new site @id, whose settings could not be
  * written, so that the failed AddSite leaves nothing behind. */
 static void
@@ -214,6 +209,11 @@ applink_sites_delete_unsaved(const gchar *id)
 			  id);
 }
 
+/*
+ * AddSite: verifies the credentials and the administrator right against Jira before
+ * anything is stored, then stores the credential in the keyring and the site in the
+ * settings. A site with an existing id is replaced.
+ */
 GVariant *
 applink_sites_add(ApplinkCall *call, GError **error)
 {
@@ -286,9 +286,9 @@ applink_sites_add(ApplinkCall *call, GError **error)
 }
 
 /*
- * Deletes the keyring items of @id, a site that is not registered. An AddSite that failed
- * while the keyring was not answering can leave its item behind, stored once the keyring
- * answered. Keeps @error, the site's NotFound, when there was no item.
+ * Deletes the keyring items of @id, a site that is not registered. An AddSite that timed out
+ * in the keyring can leave its item behind, stored once the keyring responded. Keeps @error,
+ * the site's NotFound, when there was no item.
  */
 static GVariant *
 applink_sites_remove_orphan(const gchar *id, GError **error)

@@ -8,7 +8,7 @@ G_BEGIN_DECLS
 /* The longest URL accepted from a caller, in bytes. */
 #define APPLINK_URL_MAX_LENGTH 2048
 
-/* The longest site id, in bytes. A site id derived from a URL is cut to this length. */
+/* The maximum length of a site id, in bytes. A site id derived from a URL is cut to this length. */
 #define APPLINK_URL_MAX_SITE_ID_LENGTH 64
 
 #define APPLINK_LOGIN_URL_PRODUCTION "https://login.salesforce.com"

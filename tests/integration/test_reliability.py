@@ -1380,9 +1380,9 @@ class SalesforceFaultTest(ReliabilityCase):
         self.assert_set_auth_fails({"SalesforceError"})
 
     def test_hang_leaves_jira_calls(self):
-        # Hanging logins fill every worker of the site that logs in to Salesforce; calls that
-        # only read Jira run on other workers and return while the logins wait.
-        # One link per login, because the logins of one link run one at a time.
+        # Hanging logins fill every login worker of the site. Calls that only read Jira run
+        # on other workers and return while the logins wait. Each login uses its own link,
+        # because the logins of one link run one at a time.
         links = [self.link] + [
             self.manager.create_link(self.site, f"https://org{index}.my.salesforce.com",
                                      f"Org {index}")["id"]
